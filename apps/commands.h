@@ -1,0 +1,11 @@
+#pragma once
+// Each apps/cmd_*.cpp adds one group of subcommands to the CLI; main.cpp
+// calls them in order. A command's callback throws ltcl::Error on bad input.
+#include <CLI/CLI.hpp>
+
+namespace ltcl::apps {
+
+// `ltcl data stats` (apps/cmd_data_stats.cpp).
+void add_data_stats_command(CLI::App& data);
+
+}  // namespace ltcl::apps

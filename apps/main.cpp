@@ -1,0 +1,34 @@
+// ltcl: the command-line program. A thin main: parsing and error reporting;
+// every command lives in apps/cmd_*.cpp and calls into the library.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.h"
+#include "ltcl/util/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "ltcl - long-tailed image recognition with rebalanced contrastive "
+      "learning"};
+  app.set_version_flag("--version", LTCL_VERSION);
+  app.require_subcommand(1);
+
+  auto* data = app.add_subcommand("data", "Inspect datasets and their views");
+  data->require_subcommand(1);
+  ltcl::apps::add_data_stats_command(*data);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const ltcl::Error& e) {
+    std::fprintf(stderr, "ltcl: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ltcl: internal error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,68 @@
+#pragma once
+// Shared test helpers: a seeding fixture, temporary folders, ../shared lookup.
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "test_paths.h"
+
+namespace ltcl::test {
+
+namespace fs = std::filesystem;
+
+// Path of a dataset under ../shared/datasets; empty when not present (the
+// caller then GTEST_SKIPs: the product never needs ../shared, tests may).
+inline fs::path shared_dataset(const std::string& relative) {
+  fs::path p = fs::path(LTCL_TEST_SHARED_DIR) / "datasets" / relative;
+  return fs::exists(p) ? p : fs::path();
+}
+
+// A fresh, empty temporary folder, removed when the object goes away.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = fs::temp_directory_path() /
+        ("ltcl_test_" + std::to_string(rd()) + std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const {
+    return path_;
+  }
+  fs::path operator/(const std::string& name) const {
+    return path_ / name;
+  }
+
+ private:
+  fs::path path_;
+};
+
+// Path of the built `ltcl` program (set by CTest), for end-to-end tests.
+inline std::string cli_path() {
+  const char* p = std::getenv("LTCL_CLI");
+  return p ? p : std::string(LTCL_TEST_BINARY_DIR) + "/ltcl";
+}
+
+// Runs a shell command; returns its exit status and fills `output` with
+// stdout + stderr.
+int run_command(const std::string& command, std::string* output);
+
+// Seeds every random source tests use (torch and std) per test.
+class SeededTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+};
+
+}  // namespace ltcl::test
+
+// Implementations are header-inline so each test binary stays one file.
+#include "support_impl.h"
