@@ -25,21 +25,6 @@ namespace {
 // must not turn into a multi-GB allocation).
 constexpr uint64_t kMaxPixels = uint64_t(1) << 28;
 
-void check_dimensions(
-    uint64_t width,
-    uint64_t height,
-    const char* format,
-    const std::string& name) {
-  if (width == 0 || height == 0 || width * height > kMaxPixels) {
-    fail(
-        "decode_image - bad {} dimensions in {}: {{got {} x {}}}",
-        format,
-        name,
-        width,
-        height);
-  }
-}
-
 // ---------------------------------------------------------------------------
 // JPEG
 // ---------------------------------------------------------------------------
@@ -83,24 +68,29 @@ void jpeg_emit_message(j_common_ptr cinfo, int msg_level) {
   // messages are harmless: ignore them.
 }
 
-Image decode_jpeg(const uint8_t* bytes, size_t n, const std::string& name) {
-  // Everything the jump target needs is created before setjmp.
+// The setjmp side of JPEG decoding. It owns no C++ object: the image and the
+// row buffer live in the caller's frame and are reached through pointers, so
+// a jump back here never skips a destructor and never leaves a C++ object
+// with an indeterminate value; C++ exceptions (bad_alloc) are caught before
+// they could cross libjpeg's C frames. Returns false with err->message set.
+bool jpeg_decode_into(
+    const uint8_t* bytes,
+    size_t n,
+    Image* image,
+    std::vector<uint8_t>* cmyk_row,
+    JpegError* err) {
   jpeg_decompress_struct cinfo;
-  JpegError err;
-  Image image;
-  std::vector<uint8_t> cmyk_row;
-  cinfo.err = jpeg_std_error(&err.mgr);
-  err.mgr.error_exit = jpeg_error_exit;
-  err.mgr.emit_message = jpeg_emit_message;
-  err.message[0] = '\0';
-  if (setjmp(err.jump)) {
+  cinfo.err = jpeg_std_error(&err->mgr);
+  err->mgr.error_exit = jpeg_error_exit;
+  err->mgr.emit_message = jpeg_emit_message;
+  err->message[0] = '\0';
+  if (setjmp(err->jump)) {
     jpeg_destroy_decompress(&cinfo);
-    fail("decode_image - corrupt JPEG {}: {{{}}}", name, err.message);
+    return false;
   }
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, bytes, static_cast<unsigned long>(n));
   jpeg_read_header(&cinfo, TRUE);
-
   bool cmyk = false;
   switch (cinfo.jpeg_color_space) {
     case JCS_GRAYSCALE:
@@ -119,34 +109,39 @@ Image decode_jpeg(const uint8_t* bytes, size_t n, const std::string& name) {
   const uint64_t width = cinfo.output_width;
   const uint64_t height = cinfo.output_height;
   if (width == 0 || height == 0 || width * height > kMaxPixels) {
+    std::snprintf(
+        err->message,
+        sizeof(err->message),
+        "bad dimensions %llu x %llu",
+        static_cast<unsigned long long>(width),
+        static_cast<unsigned long long>(height));
     jpeg_destroy_decompress(&cinfo);
-    check_dimensions(width, height, "JPEG", name);
+    return false;
   }
   const int channels = cinfo.out_color_space == JCS_GRAYSCALE ? 1 : 3;
-  // No C++ exception may leave between setjmp and the end (the jump would
-  // skip destructors of objects constructed in between), so allocation
-  // failures are caught and reported after cleaning up by hand.
   try {
-    image = Image(static_cast<int>(height), static_cast<int>(width), channels);
+    *image = Image(static_cast<int>(height), static_cast<int>(width), channels);
     if (cmyk) {
-      cmyk_row.resize(width * 4);
+      cmyk_row->resize(width * 4);
     }
   } catch (const std::bad_alloc&) {
+    std::snprintf(err->message, sizeof(err->message), "out of memory");
     jpeg_destroy_decompress(&cinfo);
-    fail("decode_image - out of memory decoding JPEG {}", name);
+    return false;
   }
   const size_t stride = width * channels;
   while (cinfo.output_scanline < cinfo.output_height) {
-    uint8_t* dst = image.data() + cinfo.output_scanline * stride;
-    JSAMPROW row = cmyk ? cmyk_row.data() : dst;
+    uint8_t* dst = image->data() + cinfo.output_scanline * stride;
+    uint8_t* src = cmyk ? cmyk_row->data() : dst;
+    JSAMPROW row = src;
     jpeg_read_scanlines(&cinfo, &row, 1);
     if (cmyk) {
       // Adobe writes CMYK inverted (0 = full ink), which is what almost all
       // CMYK JPEGs in the wild are; plain CMYK is inverted first.
       const bool inverted = cinfo.saw_Adobe_marker;
       for (size_t x = 0; x < width; ++x) {
-        int c = cmyk_row[4 * x], m = cmyk_row[4 * x + 1];
-        int y = cmyk_row[4 * x + 2], k = cmyk_row[4 * x + 3];
+        int c = src[4 * x], m = src[4 * x + 1];
+        int y = src[4 * x + 2], k = src[4 * x + 3];
         if (!inverted) {
           c = 255 - c, m = 255 - m, y = 255 - y, k = 255 - k;
         }
@@ -158,6 +153,16 @@ Image decode_jpeg(const uint8_t* bytes, size_t n, const std::string& name) {
   }
   jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
+  return true;
+}
+
+Image decode_jpeg(const uint8_t* bytes, size_t n, const std::string& name) {
+  Image image;
+  std::vector<uint8_t> cmyk_row;
+  JpegError err;
+  if (!jpeg_decode_into(bytes, n, &image, &cmyk_row, &err)) {
+    fail("decode_image - corrupt JPEG {}: {{{}}}", name, err.message);
+  }
   return image;
 }
 
@@ -194,32 +199,30 @@ void png_read_from_memory(png_structp png, png_bytep out, png_size_t n) {
   r->pos += n;
 }
 
-Image decode_png(const uint8_t* bytes, size_t n, const std::string& name) {
-  PngErrorState err;
-  err.message[0] = '\0';
+// The setjmp side of PNG decoding; same rules as jpeg_decode_into.
+bool png_decode_into(
+    const uint8_t* bytes,
+    size_t n,
+    Image* image,
+    std::vector<png_bytep>* rows,
+    PngErrorState* err) {
+  err->message[0] = '\0';
   PngMemoryReader reader{bytes, n, 0};
-  Image image;
-  std::vector<png_bytep> rows;
   png_structp png = png_create_read_struct(
-      PNG_LIBPNG_VER_STRING, &err, png_error_fn, png_warning_fn);
+      PNG_LIBPNG_VER_STRING, err, png_error_fn, png_warning_fn);
   if (!png) {
-    fail("decode_image - cannot create a PNG reader for {}", name);
+    std::snprintf(err->message, sizeof(err->message), "no PNG reader");
+    return false;
   }
   png_infop info = png_create_info_struct(png);
   if (!info) {
     png_destroy_read_struct(&png, nullptr, nullptr);
-    fail("decode_image - cannot create a PNG reader for {}", name);
+    std::snprintf(err->message, sizeof(err->message), "no PNG reader");
+    return false;
   }
-  // A too-large header sets this and jumps, so the message is ours.
-  // (volatile: written after setjmp and read after the jump).
-  volatile bool too_large = false;
-  volatile uint64_t claimed_w = 0, claimed_h = 0;
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_read_struct(&png, &info, nullptr);
-    if (too_large) {
-      check_dimensions(claimed_w, claimed_h, "PNG", name);
-    }
-    fail("decode_image - corrupt PNG {}: {{{}}}", name, err.message);
+    return false;
   }
   png_set_read_fn(png, &reader, png_read_from_memory);
   png_read_info(png, info);
@@ -227,11 +230,14 @@ Image decode_png(const uint8_t* bytes, size_t n, const std::string& name) {
   const uint64_t height = png_get_image_height(png, info);
   const int color = png_get_color_type(png, info);
   const int depth = png_get_bit_depth(png, info);
-  if (width * height > kMaxPixels) {
-    too_large = true;
-    claimed_w = width;
-    claimed_h = height;
-    png_error(png, "too large");
+  if (width == 0 || height == 0 || width * height > kMaxPixels) {
+    std::snprintf(
+        err->message,
+        sizeof(err->message),
+        "bad dimensions %llu x %llu",
+        static_cast<unsigned long long>(width),
+        static_cast<unsigned long long>(height));
+    png_longjmp(png, 1);
   }
   if (depth == 16) {
     png_set_strip_16(png);
@@ -250,27 +256,39 @@ Image decode_png(const uint8_t* bytes, size_t n, const std::string& name) {
   const int channels = png_get_channels(png, info);
   if (channels != 1 && channels != 3) {
     std::snprintf(
-        err.message,
-        sizeof(err.message),
+        err->message,
+        sizeof(err->message),
         "unsupported channel count %d",
         channels);
     png_longjmp(png, 1);
   }
-  // Allocation may throw bad_alloc, a C++ exception: catch it here so it
-  // never crosses libpng's C frames, and report it through the jump.
+  bool allocated = true;
   try {
-    image = Image(static_cast<int>(height), static_cast<int>(width), channels);
-    rows.resize(height);
+    *image = Image(static_cast<int>(height), static_cast<int>(width), channels);
+    rows->resize(height);
   } catch (const std::bad_alloc&) {
-    std::snprintf(err.message, sizeof(err.message), "out of memory");
+    allocated = false;
+  }
+  if (!allocated) {
+    std::snprintf(err->message, sizeof(err->message), "out of memory");
     png_longjmp(png, 1);
   }
   for (size_t y = 0; y < height; ++y) {
-    rows[y] = image.data() + y * width * channels;
+    (*rows)[y] = image->data() + y * width * channels;
   }
-  png_read_image(png, rows.data());
+  png_read_image(png, rows->data());
   png_read_end(png, nullptr);
   png_destroy_read_struct(&png, &info, nullptr);
+  return true;
+}
+
+Image decode_png(const uint8_t* bytes, size_t n, const std::string& name) {
+  Image image;
+  std::vector<png_bytep> rows;
+  PngErrorState err;
+  if (!png_decode_into(bytes, n, &image, &rows, &err)) {
+    fail("decode_image - corrupt PNG {}: {{{}}}", name, err.message);
+  }
   return image;
 }
 
@@ -361,30 +379,31 @@ Image read_image(const std::string& path) {
   return decode_image(bytes.data(), bytes.size(), path);
 }
 
-std::vector<uint8_t> encode_png(const Image& image) {
-  check_encodable(image, "encode_png");
-  std::vector<uint8_t> out;
-  PngMemoryWriter writer{&out, false};
-  PngErrorState err;
-  err.message[0] = '\0';
-  std::vector<png_bytep> rows(image.height);
-  for (int y = 0; y < image.height; ++y) {
-    rows[y] = const_cast<png_bytep>(
-        image.data() + static_cast<size_t>(y) * image.width * image.channels);
-  }
+namespace {
+
+// setjmp sides of the encoders: the output lives in the caller's frame.
+bool png_encode_into(
+    const Image& image,
+    const std::vector<png_bytep>* rows,
+    std::vector<uint8_t>* out,
+    PngErrorState* err) {
+  err->message[0] = '\0';
+  PngMemoryWriter writer{out, false};
   png_structp png = png_create_write_struct(
-      PNG_LIBPNG_VER_STRING, &err, png_error_fn, png_warning_fn);
+      PNG_LIBPNG_VER_STRING, err, png_error_fn, png_warning_fn);
   if (!png) {
-    fail("encode_png - cannot create a PNG writer");
+    std::snprintf(err->message, sizeof(err->message), "no PNG writer");
+    return false;
   }
   png_infop info = png_create_info_struct(png);
   if (!info) {
     png_destroy_write_struct(&png, nullptr);
-    fail("encode_png - cannot create a PNG writer");
+    std::snprintf(err->message, sizeof(err->message), "no PNG writer");
+    return false;
   }
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_write_struct(&png, &info);
-    fail("encode_png - {}", err.message);
+    return false;
   }
   png_set_write_fn(png, &writer, png_write_to_memory, png_flush_noop);
   png_set_IHDR(
@@ -398,28 +417,29 @@ std::vector<uint8_t> encode_png(const Image& image) {
       PNG_COMPRESSION_TYPE_DEFAULT,
       PNG_FILTER_TYPE_DEFAULT);
   png_write_info(png, info);
-  png_write_image(png, rows.data());
+  png_write_image(png, const_cast<png_bytepp>(rows->data()));
   png_write_end(png, nullptr);
   png_destroy_write_struct(&png, &info);
-  return out;
+  return true;
 }
 
-std::vector<uint8_t> encode_jpeg(const Image& image, int quality) {
-  check_encodable(image, "encode_jpeg");
-  jpeg_compress_struct cinfo;
-  JpegError err;
-  unsigned char* buffer = nullptr;
+struct JpegOutput {
+  unsigned char* buffer = nullptr;  // malloc'ed by libjpeg
   unsigned long size = 0;
-  cinfo.err = jpeg_std_error(&err.mgr);
-  err.mgr.error_exit = jpeg_error_exit;
-  err.message[0] = '\0';
-  if (setjmp(err.jump)) {
+};
+
+bool jpeg_encode_into(
+    const Image& image, int quality, JpegOutput* out, JpegError* err) {
+  jpeg_compress_struct cinfo;
+  cinfo.err = jpeg_std_error(&err->mgr);
+  err->mgr.error_exit = jpeg_error_exit;
+  err->message[0] = '\0';
+  if (setjmp(err->jump)) {
     jpeg_destroy_compress(&cinfo);
-    std::free(buffer);
-    fail("encode_jpeg - {}", err.message);
+    return false;
   }
   jpeg_create_compress(&cinfo);
-  jpeg_mem_dest(&cinfo, &buffer, &size);
+  jpeg_mem_dest(&cinfo, &out->buffer, &out->size);
   cinfo.image_width = image.width;
   cinfo.image_height = image.height;
   cinfo.input_components = image.channels;
@@ -435,9 +455,40 @@ std::vector<uint8_t> encode_jpeg(const Image& image, int quality) {
   }
   jpeg_finish_compress(&cinfo);
   jpeg_destroy_compress(&cinfo);
-  std::vector<uint8_t> out(buffer, buffer + size);
-  std::free(buffer);
+  return true;
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_png(const Image& image) {
+  check_encodable(image, "encode_png");
+  std::vector<png_bytep> rows(image.height);
+  for (int y = 0; y < image.height; ++y) {
+    rows[y] = const_cast<png_bytep>(
+        image.data() + static_cast<size_t>(y) * image.width * image.channels);
+  }
+  std::vector<uint8_t> out;
+  PngErrorState err;
+  if (!png_encode_into(image, &rows, &out, &err)) {
+    fail("encode_png - {}", err.message);
+  }
   return out;
+}
+
+std::vector<uint8_t> encode_jpeg(const Image& image, int quality) {
+  check_encodable(image, "encode_jpeg");
+  JpegOutput out;
+  JpegError err;
+  const bool ok = jpeg_encode_into(image, quality, &out, &err);
+  std::vector<uint8_t> bytes;
+  if (ok) {
+    bytes.assign(out.buffer, out.buffer + out.size);
+  }
+  std::free(out.buffer);
+  if (!ok) {
+    fail("encode_jpeg - {}", err.message);
+  }
+  return bytes;
 }
 
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& b) {
