@@ -255,7 +255,7 @@ void autocontrast(Image& image) {
         t[c][v] = static_cast<uint8_t>(v);
       } else {
         // torchvision: clamp((v - min) * 255 / (max - min)), truncated.
-        const double x = (v - lo) * (255.0 / (hi - lo));
+        const double x = (v - lo) * 255.0 / (hi - lo);
         t[c][v] = static_cast<uint8_t>(std::clamp(x, 0.0, 255.0));
       }
     }
