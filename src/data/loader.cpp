@@ -143,9 +143,28 @@ void Loader::worker_loop() {
   }
 }
 
-Batch Loader::make_batch(const Plan& plan) const {
-  const int64_t n = static_cast<int64_t>(plan.indices.size());
-  const size_t views = data_->num_views();
+namespace {
+
+bool unshared(const torch::Tensor& t) {
+  return t.use_count() == 1 && t.storage().use_count() == 1;
+}
+
+}  // namespace
+
+Batch Loader::allocate(int64_t n) {
+  const bool full = n == options_.batch_size();
+  if (full) {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    for (const Batch& b : pool_) {
+      bool free = unshared(b.labels) && unshared(b.indices);
+      for (const auto& v : b.views) {
+        free = free && unshared(v);
+      }
+      if (free) {
+        return b;  // the copy marks it taken
+      }
+    }
+  }
   auto float_opts = torch::TensorOptions().dtype(torch::kFloat32);
   auto long_opts = torch::TensorOptions().dtype(torch::kInt64);
   if (pin_) {
@@ -153,17 +172,35 @@ Batch Loader::make_batch(const Plan& plan) const {
     long_opts = long_opts.pinned_memory(true);
   }
   Batch batch;
+  for (size_t v = 0; v < data_->num_views(); ++v) {
+    const auto& r = data_->view(v);
+    batch.views.push_back(
+        torch::empty({n, r.channels, r.height, r.width}, float_opts));
+  }
+  batch.labels = torch::empty({n}, long_opts);
+  batch.indices = torch::empty({n}, long_opts);
+  if (full) {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    const size_t limit = static_cast<size_t>(
+        2 * std::max(options_.workers(), 1) + options_.prefetch() + 4);
+    if (pool_.size() < limit) {
+      pool_.push_back(batch);
+    }
+  }
+  return batch;
+}
+
+Batch Loader::make_batch(const Plan& plan) {
+  const int64_t n = static_cast<int64_t>(plan.indices.size());
+  const size_t views = data_->num_views();
+  Batch batch = allocate(n);
   std::vector<float*> base(views);
   std::vector<int64_t> stride(views);
   for (size_t v = 0; v < views; ++v) {
     const auto& r = data_->view(v);
-    batch.views.push_back(
-        torch::empty({n, r.channels, r.height, r.width}, float_opts));
     base[v] = batch.views[v].data_ptr<float>();
     stride[v] = static_cast<int64_t>(r.channels) * r.height * r.width;
   }
-  batch.labels = torch::empty({n}, long_opts);
-  batch.indices = torch::empty({n}, long_opts);
   int64_t* labels = batch.labels.data_ptr<int64_t>();
   int64_t* indices = batch.indices.data_ptr<int64_t>();
   std::vector<float*> outs(views);

@@ -3,6 +3,7 @@
 #include "ltcl/data/loader.h"
 
 #include <atomic>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -170,6 +171,35 @@ TEST(DataLoader, IdenticalForAnyWorkerCount) {
   // (View 0 is all zero on these 8x8 images: Cutout's 16-pixel square
   // covers them whole.)
   EXPECT_FALSE(torch::equal(other[0].views[1], runs[0][0].views[1]));
+}
+
+TEST(DataLoader, RecycledBuffersGiveTheSameBatches) {
+  auto data = std::make_shared<Memory>(60);
+  auto mv = views_of(data, {"cifar_weak", "simclr"});
+  auto make = [&](int workers) {
+    return std::make_unique<Loader>(
+        mv,
+        std::make_shared<RandomSampler>(60, SamplerOptions{2}),
+        LoaderOptions().batch_size(4).workers(workers).seed(1));
+  };
+  auto kept = make(0);
+  auto reference = epoch_of(*kept, 0);  // held: never recycled
+  auto loader = make(2);
+  loader->set_epoch(0);
+  std::vector<Batch> copies;
+  std::set<const void*> buffers;
+  while (auto b = loader->next()) {
+    buffers.insert(b->views[0].data_ptr());
+    Batch c;
+    for (const auto& v : b->views) {
+      c.views.push_back(v.clone());
+    }
+    c.labels = b->labels.clone();
+    c.indices = b->indices.clone();
+    copies.push_back(std::move(c));
+  }  // each batch dropped here, so its tensors can be reused
+  expect_same(reference, copies);
+  EXPECT_LT(buffers.size(), copies.size());  // buffers were reused
 }
 
 TEST(DataLoader, ResumesMidEpochExactly) {

@@ -16,6 +16,11 @@
 // memory when CUDA is available). At most `prefetch` batches are in flight
 // or waiting. Batches come out in sampler order.
 //
+// Batch tensors are recycled: once the caller has dropped every handle to a
+// batch's tensors (and every view of them), their memory is reused for a
+// later batch. Tensors kept longer are simply not recycled; keep
+// `.clone()`s if you write into raw pointers you saved from them.
+//
 // Determinism: sample i of a batch uses the streams of
 // augment::DrawKey{seed, stream, epoch, global position, index}, so batches
 // are identical for any worker count (0 = fill on the caller's thread).
@@ -106,7 +111,11 @@ class Loader {
   void start();
   void stop();
   void worker_loop();
-  Batch make_batch(const Plan& plan) const;
+  Batch make_batch(const Plan& plan);
+  // Full-size batch tensors come from a small pool and are reused once
+  // nobody else holds them (no view, no copy of the handle): no page faults
+  // or allocator churn per batch.
+  Batch allocate(int64_t n);
 
   std::shared_ptr<const augment::MultiViewDataset> data_;
   SamplerPtr sampler_;
@@ -129,6 +138,9 @@ class Loader {
   bool stop_ = false;
   std::map<size_t, Slot> ready_;
   std::vector<std::thread> threads_;
+
+  std::mutex pool_mutex_;
+  std::vector<Batch> pool_;
 };
 
 // Hybrid-SC's two batch streams, one step at a time: an instance-balanced
