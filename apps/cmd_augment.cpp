@@ -2,17 +2,16 @@
 // loader.
 #include <chrono>
 #include <cstdio>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "commands.h"
 #include "ltcl/augment/preview.h"
 #include "ltcl/augment/recipe.h"
-#include "ltcl/data/folder.h"
-#include "ltcl/data/image_cache.h"
+#include "ltcl/data/cached.h"
 #include "ltcl/data/image_io.h"
 #include "ltcl/data/loader.h"
+#include "ltcl/data/open.h"
 #include "ltcl/util/error.h"
 
 namespace ltcl::apps {
@@ -21,13 +20,13 @@ namespace {
 
 data::DatasetPtr open_for_command(
     const std::string& dataset,
-    const std::string& root) {
-  if (dataset == "folder") {
-    return std::make_shared<data::FolderDataset>(root);
-  }
-  fail(
-      "--dataset - unknown dataset kind: {{got '{}'; valid: folder}}",
-      dataset);
+    const std::string& root,
+    const std::string& split) {
+  data::DatasetSpec spec;
+  spec.kind = dataset;
+  spec.root = root;
+  spec.split = split;
+  return data::open_dataset(spec);
 }
 
 std::shared_ptr<augment::MultiViewDataset> build_views(
@@ -45,6 +44,7 @@ std::shared_ptr<augment::MultiViewDataset> build_views(
 struct PreviewArgs {
   std::string dataset;
   std::string root;
+  std::string split = "train";
   std::string stats;
   std::string recipes = "cifar_weak,simclr,simclr";
   int count = 8;
@@ -57,7 +57,7 @@ void run_preview(const PreviewArgs& a) {
   if (a.count <= 0) {
     fail("ltcl data preview - --count must be positive: {{got {}}}", a.count);
   }
-  auto data = open_for_command(a.dataset, a.root);
+  auto data = open_for_command(a.dataset, a.root, a.split);
   auto views =
       build_views(data, a.stats.empty() ? a.dataset : a.stats, a.recipes);
   // Samples spread evenly over the dataset (folders are sorted by class).
@@ -84,6 +84,7 @@ void run_preview(const PreviewArgs& a) {
 struct BenchArgs {
   std::string dataset = "folder";
   std::string root;
+  std::string split = "train";
   std::string stats;
   std::string views = "cifar_weak,simclr,simclr";
   int64_t batch_size = 256;
@@ -98,17 +99,18 @@ struct BenchArgs {
 void run_bench(const BenchArgs& a) {
   using clock = std::chrono::steady_clock;
   if (!(a.seconds > 0)) {
-    fail("ltcl bench loader - --seconds must be positive: {{got {}}}",
-         a.seconds);
+    fail(
+        "ltcl bench loader - --seconds must be positive: {{got {}}}",
+        a.seconds);
   }
   if (a.warmup < 0) {
     fail("ltcl bench loader - --warmup must be >= 0: {{got {}}}", a.warmup);
   }
-  data::DatasetPtr data = open_for_command(a.dataset, a.root);
+  data::DatasetPtr data = open_for_command(a.dataset, a.root, a.split);
   double prefill_s = 0;
   if (a.cache) {
     // Decode everything once, in parallel, so the timed part is steady.
-    auto cached = std::make_shared<data::ImageCacheDataset>(data);
+    auto cached = std::make_shared<data::CachedDataset>(data);
     const auto t0 = clock::now();
     std::vector<std::thread> pool;
     const int t = std::max(1, a.threads);
@@ -125,8 +127,8 @@ void run_bench(const BenchArgs& a) {
     prefill_s = std::chrono::duration<double>(clock::now() - t0).count();
     data = cached;
   }
-  auto views = build_views(
-      data, a.stats.empty() ? a.dataset : a.stats, a.views);
+  auto views =
+      build_views(data, a.stats.empty() ? a.dataset : a.stats, a.views);
   auto sampler = std::make_shared<data::RandomSampler>(
       static_cast<int64_t>(data->size()), data::SamplerOptions{a.seed});
   data::Loader loader(
@@ -194,12 +196,21 @@ void run_bench(const BenchArgs& a) {
 void add_data_preview_command(CLI::App& data) {
   auto args = std::make_shared<PreviewArgs>();
   auto* cmd = data.add_subcommand(
-      "preview", "PNG grid of augmented views: a row per sample, a column per view");
-  cmd->add_option("--dataset", args->dataset, "Dataset kind (folder)")
+      "preview",
+      "PNG grid of augmented views: a row per sample, a column per view");
+  cmd->add_option(
+         "--dataset",
+         args->dataset,
+         "Dataset kind: cifar10, cifar100, idx, folder, list")
       ->required();
   cmd->add_option("--root", args->root, "Dataset root")->required();
+  cmd->add_option("--split", args->split, "train or test")
+      ->capture_default_str();
   cmd->add_option(
-      "--stats", args->stats, "Mean/std of this dataset (default: --dataset)");
+      "--stats",
+      args->stats,
+      "Mean/std of this dataset: cifar10, cifar100, imagenet, mnist, "
+      "fashion_mnist (default: --dataset; others 0.5/0.5)");
   cmd->add_option(
          "--recipe", args->recipes, "Comma-separated recipes, one per view")
       ->capture_default_str();
@@ -217,9 +228,14 @@ void add_bench_loader_command(CLI::App& bench) {
   auto args = std::make_shared<BenchArgs>();
   auto* cmd = bench.add_subcommand(
       "loader", "Loader throughput in images/s (every view counted)");
-  cmd->add_option("--dataset", args->dataset, "Dataset kind (folder)")
+  cmd->add_option(
+         "--dataset",
+         args->dataset,
+         "Dataset kind: cifar10, cifar100, idx, folder, list")
       ->capture_default_str();
   cmd->add_option("--root", args->root, "Dataset root")->required();
+  cmd->add_option("--split", args->split, "train or test")
+      ->capture_default_str();
   cmd->add_option("--stats", args->stats, "Mean/std of this dataset");
   cmd->add_option("--views", args->views, "Comma-separated recipes")
       ->capture_default_str();

@@ -8,8 +8,7 @@
 namespace ltcl::augment {
 
 MultiViewDataset::MultiViewDataset(
-    data::DatasetPtr base,
-    std::vector<Recipe> views)
+    data::DatasetPtr base, std::vector<Recipe> views)
     : base_(std::move(base)), views_(std::move(views)) {
   if (!base_) {
     fail("MultiViewDataset - base dataset is null");
@@ -47,16 +46,14 @@ data::Example MultiViewDataset::load(size_t index) const {
     data::Image out(im.height, im.width, want);
     cv::Mat src(im.height, im.width, CV_8UC(im.channels), im.data());
     cv::Mat dst(out.height, out.width, CV_8UC(want), out.data());
-    cv::cvtColor(
-        src, dst, want == 3 ? cv::COLOR_GRAY2RGB : cv::COLOR_RGB2GRAY);
+    cv::cvtColor(src, dst, want == 3 ? cv::COLOR_GRAY2RGB : cv::COLOR_RGB2GRAY);
     im = std::move(out);
   }
   return e;
 }
 
 std::vector<data::Image> MultiViewDataset::augment(
-    const DrawKey& key,
-    int64_t* label) const {
+    const DrawKey& key, int64_t* label) const {
   data::Example e = load(static_cast<size_t>(key.index));
   std::vector<data::Image> out;
   out.reserve(views_.size());
@@ -97,12 +94,11 @@ int64_t MultiViewDataset::fill(const DrawKey& key, float* const* outs) const {
     }
     return e.label;
   } catch (const std::exception& err) {
-    std::string where = key.index >= 0 &&
-            static_cast<size_t>(key.index) < base_->size()
-        ? base_->describe(static_cast<size_t>(key.index))
-        : std::string("?");
-    fail(
-        "MultiViewDataset - sample {} ({}): {}", key.index, where, err.what());
+    std::string where =
+        key.index >= 0 && static_cast<size_t>(key.index) < base_->size()
+            ? base_->describe(static_cast<size_t>(key.index))
+            : std::string("?");
+    fail("MultiViewDataset - sample {} ({}): {}", key.index, where, err.what());
   }
 }
 

@@ -35,8 +35,9 @@ data::Image preview_grid(
       channels = std::max(channels, im.channels);
     }
   }
-  const int scale =
-      options.scale > 0 ? options.scale : std::max(1, (96 + largest - 1) / largest);
+  const int scale = options.scale > 0
+                        ? options.scale
+                        : std::max(1, (96 + largest - 1) / largest);
   std::vector<int> col_w(cols, 0);
   std::vector<int> row_h(cells.size(), 0);
   for (size_t r = 0; r < cells.size(); ++r) {

@@ -1,8 +1,8 @@
 #include "ltcl/augment/recipe.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "ltcl/util/error.h"
 
@@ -39,10 +39,7 @@ const std::vector<Known>& known_constants() {
 }  // namespace
 
 DatasetStats DatasetStats::known(
-    const std::string& name,
-    int height,
-    int width,
-    int channels) {
+    const std::string& name, int height, int width, int channels) {
   if (height <= 0 || width <= 0) {
     fail(
         "DatasetStats - image size must be positive: {{dataset '{}', got "
@@ -90,8 +87,7 @@ DatasetStats DatasetStats::known(
 }
 
 DatasetStats DatasetStats::of(
-    const std::string& name,
-    const data::Dataset& data) {
+    const std::string& name, const data::Dataset& data) {
   if (data.size() == 0) {
     fail("DatasetStats::of - dataset '{}' is empty", name);
   }
@@ -101,7 +97,10 @@ DatasetStats DatasetStats::of(
 
 const std::vector<std::string>& recipe_names() {
   static const std::vector<std::string> names = {
-      "cifar_weak", "cifar_autoaug_cutout", "simclr", "imagenet_randaug",
+      "cifar_weak",
+      "cifar_autoaug_cutout",
+      "simclr",
+      "imagenet_randaug",
       "eval"};
   return names;
 }

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -25,8 +24,8 @@ cv::Mat as_mat(const Image& image) {
 void check_image(const Image& image, const char* who) {
   if (image.height <= 0 || image.width <= 0 ||
       (image.channels != 1 && image.channels != 3) ||
-      image.pixels.size() != static_cast<size_t>(image.height) * image.width *
-              image.channels) {
+      image.pixels.size() !=
+          static_cast<size_t>(image.height) * image.width * image.channels) {
     fail(
         "{} - expected a non-empty 1- or 3-channel image: {{got {}x{}x{}, {} "
         "bytes}}",
@@ -105,8 +104,8 @@ void hflip(Image& image) {
   cv::flip(m, m, 1);
 }
 
-Image crop(const Image& image, int top, int left, int height, int width,
-           int fill) {
+Image crop(
+    const Image& image, int top, int left, int height, int width, int fill) {
   Image out(height, width, image.channels);
   cv::Mat dst = as_mat(out);
   const int y0 = std::max(top, 0);
@@ -290,8 +289,8 @@ void equalize(Image& image) {
         t[c][v] = static_cast<uint8_t>(v);
         continue;
       }
-      t[c][v] = static_cast<uint8_t>(
-          std::min<int64_t>((cum + step / 2) / step, 255));
+      t[c][v] =
+          static_cast<uint8_t>(std::min<int64_t>((cum + step / 2) / step, 255));
       cum += hist[c][v];
     }
   }
@@ -312,8 +311,7 @@ void shear_y(Image& image, double m) {
 }
 
 void rotate(Image& image, double degrees) {
-  const cv::Point2f centre(
-      (image.width - 1) * 0.5f, (image.height - 1) * 0.5f);
+  const cv::Point2f centre((image.width - 1) * 0.5f, (image.height - 1) * 0.5f);
   cv::Mat r = cv::getRotationMatrix2D(centre, degrees, 1.0);
   warp(image, cv::Matx23d(r));
 }
@@ -456,16 +454,12 @@ Transform random_resized_crop(
 }
 
 Transform color_jitter(
-    double brightness,
-    double contrast,
-    double saturation,
-    double hue) {
+    double brightness, double contrast, double saturation, double hue) {
   const char* names[3] = {"brightness", "contrast", "saturation"};
   const double values[3] = {brightness, contrast, saturation};
   for (int i = 0; i < 3; ++i) {
     if (!(values[i] >= 0)) {
-      fail(
-          "ColorJitter - {} must be >= 0: {{got {}}}", names[i], values[i]);
+      fail("ColorJitter - {} must be >= 0: {{got {}}}", names[i], values[i]);
     }
   }
   if (!(hue >= 0 && hue <= 0.5)) {
@@ -544,7 +538,10 @@ Transform cutout(int holes, int length) {
       const int y = static_cast<int>(rng.below(image.height));
       const int x = static_cast<int>(rng.below(image.width));
       functional::erase(
-          image, y - length / 2, x - length / 2, y + length / 2,
+          image,
+          y - length / 2,
+          x - length / 2,
+          y + length / 2,
           x + length / 2);
     }
   };
@@ -557,11 +554,11 @@ Transform resize(int size) {
     int h = size;
     int w = size;
     if (image.height < image.width) {
-      w = static_cast<int>(static_cast<int64_t>(size) * image.width /
-                           image.height);
+      w = static_cast<int>(
+          static_cast<int64_t>(size) * image.width / image.height);
     } else if (image.width < image.height) {
-      h = static_cast<int>(static_cast<int64_t>(size) * image.height /
-                           image.width);
+      h = static_cast<int>(
+          static_cast<int64_t>(size) * image.height / image.width);
     }
     if (h == image.height && w == image.width) {
       return;
@@ -577,8 +574,7 @@ Transform center_crop(int size) {
     if (image.height == size && image.width == size) {
       return;
     }
-    const int top =
-        static_cast<int>(std::lround((image.height - size) / 2.0));
+    const int top = static_cast<int>(std::lround((image.height - size) / 2.0));
     const int left = static_cast<int>(std::lround((image.width - size) / 2.0));
     image = functional::crop(image, top, left, size, size, 0);
   };

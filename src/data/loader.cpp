@@ -10,9 +10,7 @@ Loader::Loader(
     std::shared_ptr<const augment::MultiViewDataset> data,
     SamplerPtr sampler,
     LoaderOptions options)
-    : data_(std::move(data)),
-      sampler_(std::move(sampler)),
-      options_(options) {
+    : data_(std::move(data)), sampler_(std::move(sampler)), options_(options) {
   if (!data_) {
     fail("Loader - multi-view dataset is null");
   }
@@ -20,8 +18,9 @@ Loader::Loader(
     fail("Loader - sampler is null");
   }
   if (options_.batch_size() <= 0) {
-    fail("Loader - batch_size must be positive: {{got {}}}",
-         options_.batch_size());
+    fail(
+        "Loader - batch_size must be positive: {{got {}}}",
+        options_.batch_size());
   }
   if (options_.workers() < 0) {
     fail("Loader - workers must be >= 0: {{got {}}}", options_.workers());
@@ -83,8 +82,9 @@ void Loader::start() {
     plans_.push_back(std::move(plan));
   }
   end_position_ = plans_.empty()
-      ? resume_.position
-      : plans_.back().first + static_cast<int64_t>(plans_.back().indices.size());
+                      ? resume_.position
+                      : plans_.back().first +
+                            static_cast<int64_t>(plans_.back().indices.size());
   next_out_ = 0;
   next_job_ = 0;
   stop_ = false;
@@ -122,7 +122,7 @@ void Loader::worker_loop() {
       std::unique_lock<std::mutex> lock(mutex_);
       work_cv_.wait(lock, [&] {
         return stop_ || next_job_ >= plans_.size() ||
-            next_job_ < next_out_ + capacity;
+               next_job_ < next_out_ + capacity;
       });
       if (stop_ || next_job_ >= plans_.size()) {
         return;

@@ -1,9 +1,9 @@
 #include "ltcl/data/sampler.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-
-#include <fmt/format.h>
 
 #include "ltcl/augment/random.h"
 #include "ltcl/util/error.h"
@@ -40,8 +40,7 @@ Sampler::Sampler(int64_t dataset_size, SamplerOptions options)
     fail("Sampler - the dataset is empty");
   }
   if (options_.world_size < 1) {
-    fail(
-        "Sampler - world_size must be >= 1: {{got {}}}", options_.world_size);
+    fail("Sampler - world_size must be >= 1: {{got {}}}", options_.world_size);
   }
   if (options_.rank < 0 || options_.rank >= options_.world_size) {
     fail(
@@ -141,9 +140,7 @@ std::vector<int64_t> RandomSampler::generate(int64_t epoch) const {
 // ---------------------------------------------------------------------------
 
 ClassWeightedSampler::ClassWeightedSampler(
-    const std::vector<int64_t>& labels,
-    double power,
-    SamplerOptions options)
+    const std::vector<int64_t>& labels, double power, SamplerOptions options)
     : Sampler(static_cast<int64_t>(labels.size()), options), power_(power) {
   if (!(power >= 0)) {
     fail("ClassWeightedSampler - power must be >= 0: {{got {}}}", power);
@@ -198,7 +195,7 @@ std::vector<int64_t> ClassWeightedSampler::generate(int64_t epoch) const {
   for (int64_t i = 0; i < n; ++i) {
     const double u = rng.uniform() * total;
     size_t c = std::upper_bound(cumulative_.begin(), cumulative_.end(), u) -
-        cumulative_.begin();
+               cumulative_.begin();
     // Guard rounding at the top end and skip empty classes.
     c = std::min(c, cumulative_.size() - 1);
     while (members_[c].empty()) {
@@ -213,15 +210,14 @@ std::vector<int64_t> ClassWeightedSampler::generate(int64_t epoch) const {
 // ---------------------------------------------------------------------------
 
 PairedSampler::PairedSampler(
-    const std::vector<int64_t>& labels,
-    SamplerOptions options) {
+    const std::vector<int64_t>& labels, SamplerOptions options) {
   SamplerOptions a = options;
   SamplerOptions b = options;
   a.seed = augment::splitmix64(options.seed ^ 0x1111);
   b.seed = augment::splitmix64(options.seed ^ 0x2222);
   b.num_samples = 0;
-  instance_ = std::make_shared<RandomSampler>(
-      static_cast<int64_t>(labels.size()), a);
+  instance_ =
+      std::make_shared<RandomSampler>(static_cast<int64_t>(labels.size()), a);
   balanced_ = std::make_shared<ClassWeightedSampler>(labels, 0.0, b);
 }
 
@@ -255,9 +251,7 @@ const std::vector<std::string>& sampler_names() {
 }
 
 SamplerPtr make_sampler(
-    const std::string& name,
-    const Dataset& data,
-    SamplerOptions options) {
+    const std::string& name, const Dataset& data, SamplerOptions options) {
   if (name == "random") {
     return std::make_shared<RandomSampler>(
         static_cast<int64_t>(data.size()), options);

@@ -1,5 +1,6 @@
 // End-to-end: `ltcl data preview` and `ltcl bench loader` on a tiny folder.
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 #include "ltcl/augment/random.h"
@@ -56,8 +57,7 @@ TEST(AugmentCli, UnknownRecipeIsAClearError) {
           (tmp / "g.png").string(),
       &log);
   EXPECT_EQ(rc, 1) << log;
-  EXPECT_NE(log.find("unknown recipe: {got 'fancy'"), std::string::npos)
-      << log;
+  EXPECT_NE(log.find("unknown recipe: {got 'fancy'"), std::string::npos) << log;
   EXPECT_NE(log.find("valid: cifar_weak"), std::string::npos) << log;
 }
 

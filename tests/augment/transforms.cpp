@@ -1,10 +1,10 @@
 // Transform semantics against hand-computed values and naive references.
 #include "ltcl/augment/transforms.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "ltcl/augment/recipe.h"
 #include "ltcl/util/error.h"
@@ -116,9 +116,8 @@ TEST(AugmentCrop, PaddedRandomCropKeepsSizeAndShiftsContent) {
             for (int c = 0; c < 3 && ok; ++c) {
               const int sy = y + dy;
               const int sx = x + dx;
-              const int want = sy >= 0 && sy < 6 && sx >= 0 && sx < 6
-                  ? a.at(sy, sx, c)
-                  : 0;
+              const int want =
+                  sy >= 0 && sy < 6 && sx >= 0 && sx < 6 ? a.at(sy, sx, c) : 0;
               ok = b.at(y, x, c) == want;
             }
           }
@@ -147,7 +146,8 @@ TEST(AugmentResizedCrop, FullScaleUnitRatioIsResizeOfWholeImage) {
     for (int x = 0; x < 4; ++x) {
       for (int c = 0; c < 3; ++c) {
         const int sum = a.at(2 * y, 2 * x, c) + a.at(2 * y, 2 * x + 1, c) +
-            a.at(2 * y + 1, 2 * x, c) + a.at(2 * y + 1, 2 * x + 1, c);
+                        a.at(2 * y + 1, 2 * x, c) +
+                        a.at(2 * y + 1, 2 * x + 1, c);
         EXPECT_NEAR(b.at(y, x, c), sum / 4.0, 0.51);
       }
     }
@@ -449,7 +449,10 @@ TEST(AugmentBadOptions, RejectedWithClearMessages) {
   expect_error([] { aug::random_crop(32, -1); }, "padding");
   expect_error([] { aug::random_resized_crop(0); }, "RandomResizedCrop");
   expect_error(
-      [] { aug::random_resized_crop(8, {0.5, 0.1}); }, "got (0.5, 0.1)");
+      [] {
+        aug::random_resized_crop(8, {0.5, 0.1});
+      },
+      "got (0.5, 0.1)");
   expect_error([] { aug::random_horizontal_flip(1.5); }, "got 1.5");
   expect_error([] { aug::random_grayscale(-0.1); }, "RandomGrayscale");
   expect_error(
@@ -462,7 +465,8 @@ TEST(AugmentBadOptions, RejectedWithClearMessages) {
   expect_error([] { aug::Normalize({0.5f}, {0.f}); }, "std");
   expect_error(
       [] {
-        aug::make_recipe("fancy", aug::DatasetStats::known("cifar10", 32, 32, 3));
+        aug::make_recipe(
+            "fancy", aug::DatasetStats::known("cifar10", 32, 32, 3));
       },
       "valid: cifar_weak, cifar_autoaug_cutout, simclr");
   expect_error(

@@ -2,13 +2,13 @@
 // error propagation, the paired stream and the decode cache.
 #include "ltcl/data/loader.h"
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <set>
 
-#include <gtest/gtest.h>
-
 #include "ltcl/augment/multi_view.h"
-#include "ltcl/data/image_cache.h"
+#include "ltcl/data/cached.h"
 #include "ltcl/util/error.h"
 #include "support.h"
 
@@ -58,8 +58,7 @@ class Memory : public Dataset {
 };
 
 std::shared_ptr<aug::MultiViewDataset> views_of(
-    DatasetPtr data,
-    const std::vector<std::string>& names) {
+    DatasetPtr data, const std::vector<std::string>& names) {
   auto stats = aug::DatasetStats::known("cifar10", 8, 8, 3);
   std::vector<aug::Recipe> recipes;
   for (const auto& n : names) {
@@ -151,8 +150,8 @@ TEST(DataLoader, IdenticalForAnyWorkerCount) {
     SamplerOptions so;
     so.seed = 3;
     so.num_samples = 41;
-    auto sampler = std::make_shared<ClassWeightedSampler>(
-        data->labels(), 0.0, so);
+    auto sampler =
+        std::make_shared<ClassWeightedSampler>(data->labels(), 0.0, so);
     Loader loader(
         mv,
         sampler,
@@ -268,8 +267,8 @@ TEST(DataLoader, PairedLoaderGivesTwoBatchesPerStep) {
   auto data = std::make_shared<Memory>(40);
   auto inst = views_of(data, {"simclr", "simclr"});
   auto bal = views_of(data, {"cifar_weak"});
-  auto sampler = std::make_shared<PairedSampler>(
-      data->labels(), SamplerOptions{4});
+  auto sampler =
+      std::make_shared<PairedSampler>(data->labels(), SamplerOptions{4});
   PairedLoader loader(
       inst, bal, sampler, LoaderOptions().batch_size(16).workers(1));
   EXPECT_EQ(loader.batches_per_epoch(), 3);
@@ -294,14 +293,14 @@ TEST(DataLoader, BadOptionsRejected) {
     Loader(mv, s, LoaderOptions().workers(-1));
     FAIL();
   } catch (const ltcl::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("workers must be >= 0"),
-              std::string::npos);
+    EXPECT_NE(
+        std::string(e.what()).find("workers must be >= 0"), std::string::npos);
   }
 }
 
-TEST(DataImageCache, DecodesEachSampleOnce) {
+TEST(DataLoader, WithTheDecodeCacheDecodesEachSampleOnce) {
   auto data = std::make_shared<Memory>(20);
-  auto cache = std::make_shared<ImageCacheDataset>(data);
+  auto cache = std::make_shared<CachedDataset>(data);
   auto mv = views_of(cache, {"cifar_weak"});
   Loader loader(
       mv,
@@ -310,7 +309,7 @@ TEST(DataImageCache, DecodesEachSampleOnce) {
   epoch_of(loader, 0);
   epoch_of(loader, 1);
   EXPECT_EQ(data->gets.load(), 20);
-  EXPECT_EQ(cache->cached(), 20u);
+  EXPECT_EQ(cache->cached_count(), 20u);
   EXPECT_EQ(cache->get(7).image.pixels, data->get(7).image.pixels);
   EXPECT_EQ(cache->label(7), 1);
 }

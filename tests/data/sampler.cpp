@@ -1,12 +1,12 @@
 // Samplers: permutations, class frequencies (chi-square), resume, rank split.
 #include "ltcl/data/sampler.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "ltcl/util/error.h"
 #include "support.h"
@@ -37,8 +37,8 @@ std::vector<int64_t> long_tail_labels() {
   return y;
 }
 
-double chi_square(const std::vector<int64_t>& counts,
-                  const std::vector<double>& expected) {
+double chi_square(
+    const std::vector<int64_t>& counts, const std::vector<double>& expected) {
   double s = 0;
   for (size_t i = 0; i < counts.size(); ++i) {
     s += (counts[i] - expected[i]) * (counts[i] - expected[i]) / expected[i];
@@ -187,8 +187,7 @@ TEST(DataSampler, RanksSplitWithoutOverlap) {
   // drop_last truncates: 25 each, 100 distinct samples, no repeats.
   std::set<int64_t> distinct;
   for (int64_t r = 0; r < 4; ++r) {
-    RandomSampler s(
-        n, so(1, r, 4, true));
+    RandomSampler s(n, so(1, r, 4, true));
     auto d = drain(s);
     EXPECT_EQ(d.size(), 25u);
     distinct.insert(d.begin(), d.end());
@@ -226,21 +225,31 @@ TEST(DataSampler, BadOptionsRejected) {
         s.load_state({0, 11});
       },
       "position out of range");
+  expect_error([] { SamplerState::from_vector({1}); }, "got 1 values");
   expect_error(
-      [] { SamplerState::from_vector({1}); }, "got 1 values");
-  expect_error(
-      [] { ClassWeightedSampler({0, -1}, 0.0, {}); }, "negative label");
+      [] {
+        ClassWeightedSampler({0, -1}, 0.0, {});
+      },
+      "negative label");
   expect_error(
       [] {
         struct Tiny : Dataset {
           std::vector<std::string> names{"a"};
-          size_t size() const override { return 1; }
-          Example get(size_t) const override { return {}; }
-          int64_t label(size_t) const override { return 0; }
+          size_t size() const override {
+            return 1;
+          }
+          Example get(size_t) const override {
+            return {};
+          }
+          int64_t label(size_t) const override {
+            return 0;
+          }
           const std::vector<std::string>& class_names() const override {
             return names;
           }
-          std::string describe(size_t) const override { return "t"; }
+          std::string describe(size_t) const override {
+            return "t";
+          }
         } tiny;
         make_sampler("balanced-ish", tiny);
       },

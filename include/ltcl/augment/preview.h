@@ -13,7 +13,7 @@ struct PreviewOptions {
   // Integer upscale of every cell (nearest); 0 = enough for cells of at
   // least 96 pixels.
   int scale = 0;
-  int gap = 2;        // pixels between cells
+  int gap = 2;  // pixels between cells
   uint8_t background = 255;
 };
 

@@ -27,10 +27,7 @@ struct DatasetStats {
   // places_lt, inat), MNIST, Fashion-MNIST); other names get mean 0.5, std
   // 0.5. Throws ltcl::Error for non-positive sizes or channels not 1 or 3.
   static DatasetStats known(
-      const std::string& name,
-      int height,
-      int width,
-      int channels);
+      const std::string& name, int height, int width, int channels);
   // known(name, ...) with the size and channels of dataset sample 0.
   static DatasetStats of(const std::string& name, const data::Dataset& data);
 

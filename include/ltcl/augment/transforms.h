@@ -37,10 +37,7 @@ Transform compose(std::vector<Transform> transforms);
 // at a uniformly random position (torchvision RandomCrop, padding_mode
 // constant). With pad_if_needed, images smaller than `size` are first padded.
 Transform random_crop(
-    int size,
-    int padding = 0,
-    int fill = 0,
-    bool pad_if_needed = false);
+    int size, int padding = 0, int fill = 0, bool pad_if_needed = false);
 
 // Mirrors left-right with probability p.
 Transform random_horizontal_flip(double p = 0.5);
@@ -127,8 +124,8 @@ namespace functional {
 void hflip(Image& image);
 // Window [top, top + height) x [left, left + width); parts outside the image
 // are `fill`.
-Image crop(const Image& image, int top, int left, int height, int width,
-           int fill = 0);
+Image crop(
+    const Image& image, int top, int left, int height, int width, int fill = 0);
 // crop (window inside the image) then resize to out_height x out_width.
 Image resized_crop(
     const Image& image,

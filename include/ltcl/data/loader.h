@@ -32,6 +32,9 @@
 // Errors in a worker (a corrupt file, a bad view shape) are rethrown by next()
 // when that batch's turn comes, with the sample's describe() in the message.
 // The destructor stops and joins the workers.
+#include <torch/arg.h>
+#include <torch/types.h>
+
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -42,9 +45,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <torch/arg.h>
-#include <torch/types.h>
 
 #include "ltcl/augment/multi_view.h"
 #include "ltcl/data/sampler.h"

@@ -166,8 +166,6 @@ const std::vector<std::string>& sampler_names();
 // Builds a named sampler over `data` (labels read without decoding). Unknown
 // names throw ltcl::Error listing the valid ones.
 SamplerPtr make_sampler(
-    const std::string& name,
-    const Dataset& data,
-    SamplerOptions options = {});
+    const std::string& name, const Dataset& data, SamplerOptions options = {});
 
 }  // namespace ltcl::data
