@@ -8,4 +8,10 @@ namespace ltcl::apps {
 // `ltcl data stats` (apps/cmd_data_stats.cpp).
 void add_data_stats_command(CLI::App& data);
 
+// `ltcl data preview` (apps/cmd_augment.cpp).
+void add_data_preview_command(CLI::App& data);
+
+// `ltcl bench loader` (apps/cmd_augment.cpp).
+void add_bench_loader_command(CLI::App& bench);
+
 }  // namespace ltcl::apps
