@@ -1,0 +1,172 @@
+"""libltcl_torch.so against plain PyTorch written here (values + gradients).
+
+Run: /usr/bin/python3 tests/python/test_ops.py build/libltcl_torch.so
+Exit 77 (skipped) when torch is not importable.
+"""
+import math
+import sys
+import unittest
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:
+    sys.exit(77)
+
+LIB = sys.argv[1] if len(sys.argv) > 1 else "build/libltcl_torch.so"
+
+
+def ref_contrastive(z, y, protos, counts, tau, averaging, b, s, m_max):
+    """METHODS.md section 3, the plain-PyTorch way (masks, no loops)."""
+    B, V, D = z.shape
+    anchors = torch.cat(torch.unbind(z, 1), 0)
+    ya = y.repeat(V)
+    keys, yk = anchors, ya
+    if protos is not None:
+        keys = torch.cat([anchors, protos], 0)
+        yk = torch.cat([ya, torch.arange(protos.shape[0])])
+    n, m = anchors.shape[0], keys.shape[0]
+    logits = s * s * anchors @ keys.T / tau
+    self_mask = torch.zeros(n, m, dtype=torch.bool)
+    self_mask[torch.arange(n), torch.arange(n)] = True
+    same = ya[:, None] == yk[None, :]
+    pos = (same & ~self_mask).to(z.dtype)
+    if b != 0:
+        logits = logits + b * torch.log(counts / counts.sum())[yk][None, :]
+    if m_max > 0:
+        q = counts.to(z.dtype) ** -0.25
+        margin = m_max * q / q.max() / tau
+        logits = logits - pos * margin[ya][:, None]
+    w = torch.ones_like(logits)
+    if averaging:
+        cnt = torch.bincount(yk, minlength=counts.numel()).to(z.dtype)[yk]
+        w = 1.0 / (cnt[None, :] - same.to(z.dtype)).clamp(min=1)
+    expl = torch.exp(logits) * w * (~self_mask)
+    log_prob = logits - torch.log(expl.sum(1, keepdim=True))
+    npos = pos.sum(1)
+    per = -(pos * log_prob).sum(1) / npos.clamp(min=1)
+    return per.mean()
+
+
+def unit(t):
+    return t / t.norm(dim=-1, keepdim=True)
+
+
+class OpsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        torch.ops.load_library(LIB)
+        torch.manual_seed(0)
+
+    def check_grad(self, ours, ref, inputs):
+        for t in inputs:
+            t.grad = None
+        ours().backward()
+        got = [t.grad.clone() for t in inputs]
+        for t in inputs:
+            t.grad = None
+        ref().backward()
+        for g, t in zip(got, inputs):
+            torch.testing.assert_close(g, t.grad, rtol=1e-9, atol=1e-11)
+
+    def test_contrastive_all_settings(self):
+        counts = torch.tensor([100.0, 40.0, 10.0, 3.0, 1.0], dtype=torch.float64)
+        y = torch.tensor([0, 0, 1, 0, 2, 1, 3, 0])
+        for V in (1, 2, 3):
+            z = unit(torch.randn(8, V, 6, dtype=torch.float64)).requires_grad_()
+            p = unit(torch.randn(5, 6, dtype=torch.float64)).requires_grad_()
+            for use_p, avg, b, s, m in [
+                (False, False, 0.0, 1.0, 0.0),  # SupCon
+                (True, True, 0.0, 1.0, 0.0),  # BCL
+                (False, False, 1.0, 1.5, 0.2),  # RCL standalone
+                (True, True, 1.0, 1.5, 0.2),  # BCL + RCL
+            ]:
+                protos = p if use_p else None
+                args = (z, y, protos, counts, 0.2, avg, b, s, m)
+
+                def ours():
+                    return torch.ops.ltcl.contrastive_loss(*args)
+
+                def ref():
+                    return ref_contrastive(*args)
+
+                with self.subTest(V=V, protos=use_p, b=b):
+                    torch.testing.assert_close(
+                        ours(), ref(), rtol=1e-10, atol=1e-12)
+                    self.check_grad(ours, ref, [z, p] if use_p else [z])
+
+    def test_classification_losses(self):
+        x = (torch.randn(9, 4, dtype=torch.float64) * 2).requires_grad_()
+        y = torch.tensor([0, 1, 3, 3, 2, 0, 3, 1, 1])
+        counts = torch.tensor([500, 120, 30, 4])
+        cf = counts.to(torch.float64)
+        w = torch.tensor([0.3, 0.7, 1.1, 1.9], dtype=torch.float64)
+        q = cf ** -0.25
+        delta = 0.5 * q / q.max()
+        onehot = F.one_hot(y, 4).to(torch.float64)
+        cases = {
+            "la": (lambda: torch.ops.ltcl.logit_adjusted_cross_entropy(
+                       x, y, counts, 0.8),
+                   lambda: F.cross_entropy(x + 0.8 * torch.log(cf / cf.sum()), y)),
+            "bs": (lambda: torch.ops.ltcl.balanced_softmax_cross_entropy(
+                       x, y, counts),
+                   lambda: F.cross_entropy(x + torch.log(cf), y)),
+            "ldam": (lambda: torch.ops.ltcl.ldam_loss(
+                         x, y, counts, 0.5, 30.0, None),
+                     lambda: F.cross_entropy(30.0 * (x - onehot * delta), y)),
+            "ldam_drw": (lambda: torch.ops.ltcl.ldam_loss(
+                             x, y, counts, 0.5, 30.0, w),
+                         lambda: F.cross_entropy(
+                             30.0 * (x - onehot * delta), y, weight=w)),
+            "focal": (lambda: torch.ops.ltcl.focal_loss(x, y, 2.0),
+                      lambda: (-(1 - F.softmax(x, 1).gather(1, y[:, None])) ** 2
+                               * F.log_softmax(x, 1).gather(1, y[:, None])).mean()),
+        }
+        for name, (ours, ref) in cases.items():
+            with self.subTest(loss=name):
+                torch.testing.assert_close(ours(), ref(), rtol=1e-10, atol=1e-12)
+                self.check_grad(ours, ref, [x])
+
+    def test_psc_loss(self):
+        z = unit(torch.randn(7, 5, dtype=torch.float64)).requires_grad_()
+        p = torch.randn(4, 5, dtype=torch.float64).requires_grad_()
+        y = torch.tensor([0, 3, 3, 1, 0, 3, 1])
+
+        def ours():
+            return torch.ops.ltcl.psc_loss(z, y, p, 0.1)
+
+        def ref():
+            return F.cross_entropy(z @ unit(p).T / 0.1, y)
+
+        torch.testing.assert_close(ours(), ref(), rtol=1e-10, atol=1e-12)
+        self.check_grad(ours, ref, [z, p])
+
+    def test_float32_and_hand_value(self):
+        # V = 1, labels (0, 0, 1), z1 = z2 = e1, z3 = e2, tau 1:
+        # 2 * log(1 + 1/e) / 3 (anchor 3 has no positive).
+        z = torch.tensor([[[1.0, 0.0]], [[1.0, 0.0]], [[0.0, 1.0]]])
+        got = torch.ops.ltcl.contrastive_loss(
+            z, torch.tensor([0, 0, 1]), None, torch.tensor([2, 1]),
+            1.0, False, 0.0, 1.0, 0.0)
+        self.assertAlmostEqual(got.item(), 2 * math.log1p(math.exp(-1)) / 3,
+                               places=6)
+
+    def test_bad_arguments_raise(self):
+        z = unit(torch.randn(4, 2, 6))
+        y = torch.tensor([0, 1, 2, 3])
+        counts = torch.tensor([5, 4, 3, 2])
+        with self.assertRaisesRegex(RuntimeError, r"\[3\]"):
+            torch.ops.ltcl.contrastive_loss(
+                z, y[:3], None, counts, 0.1, False, 0.0, 1.0, 0.0)
+        with self.assertRaisesRegex(RuntimeError, "temperature"):
+            torch.ops.ltcl.contrastive_loss(
+                z, y, None, counts, 0.0, False, 0.0, 1.0, 0.0)
+        with self.assertRaisesRegex(RuntimeError, "min 0"):
+            torch.ops.ltcl.balanced_softmax_cross_entropy(
+                torch.randn(4, 4), y, torch.tensor([5, 0, 3, 2]))
+        with self.assertRaisesRegex(RuntimeError, "labels"):
+            torch.ops.ltcl.focal_loss(torch.randn(4, 3), y, 2.0)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=sys.argv[:1])
