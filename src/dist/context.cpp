@@ -250,6 +250,13 @@ Context Context::create(const LaunchEnv& env, const ContextOptions& options) {
     ctx.impl_->env = LaunchEnv{};
     return ctx;
   }
+#ifndef LTCL_DIST_HAS_NCCL
+  if (options.backend == "nccl") {
+    fail(
+        "dist::Context::create - backend 'nccl' requested but this build "
+        "has no NCCL (CPU LibTorch); use 'gloo' or 'auto'");
+  }
+#endif
 #ifndef LTCL_WITH_DISTRIBUTED
   fail(
       "dist::Context::create - this ltcl was built without distributed "
@@ -333,12 +340,6 @@ Context Context::create(const LaunchEnv& env, const ContextOptions& options) {
           env.rank,
           message_of(e));
     }
-  }
-#else
-  if (options.backend == "nccl") {
-    fail(
-        "dist::Context::create - backend 'nccl' requested but this build "
-        "has no NCCL (CPU LibTorch); use 'gloo' or 'auto'");
   }
 #endif
   // One round trip so that every rank leaves create() with a working group.
