@@ -151,9 +151,13 @@ struct GradReducer::State {
   std::vector<uintptr_t> hook_keys;
 
   std::vector<std::vector<size_t>> buckets;
-  std::vector<size_t> bucket_of;    // param -> bucket
-  std::vector<int64_t> offset_of;   // param -> element offset in its bucket
-  std::vector<at::Tensor> buffers;  // one flat buffer per bucket
+  std::vector<size_t> bucket_of;   // param -> bucket
+  std::vector<int64_t> offset_of;  // param -> element offset in its bucket
+  // Each bucket's flat buffer: the gradients, then one "defined" flag per
+  // parameter (1 where the rank has a gradient), reduced together, so that a
+  // parameter no rank used keeps an undefined gradient (as in 1 process).
+  std::vector<at::Tensor> buffers;
+  std::vector<int64_t> flags_at;  // bucket -> offset of its flags
 
   // Per-backward state.
   std::mutex mutex;
@@ -165,6 +169,82 @@ struct GradReducer::State {
   size_t launched_in_backward = 0;
   size_t last_launched_in_backward = 0;
   bool require_sync = true;
+  // Order in which gradients became ready during the first synchronised
+  // backward; the buckets are rebuilt once from rank 0's order.
+  std::vector<size_t> ready_order;
+  bool rebuilt = false;
+
+  // Assigns params to buckets in `order` (first = launched first): one open
+  // bucket per (dtype, device), closed once it reaches the cap.
+  void assign_buckets(const std::vector<size_t>& order) {
+    const size_t n = params.size();
+    buckets.clear();
+    buffers.clear();
+    flags_at.clear();
+    bucket_of.assign(n, 0);
+    offset_of.assign(n, 0);
+    const double cap_bytes = options.bucket_cap_mb() * 1024.0 * 1024.0;
+    std::map<std::string, size_t> open;  // key -> bucket index
+    std::vector<int64_t> bucket_numel;
+    for (size_t k : order) {
+      const at::Tensor& p = params[k];
+      const std::string key =
+          std::string(c10::toString(p.scalar_type())) + "@" + p.device().str();
+      auto it = open.find(key);
+      if (it == open.end()) {
+        it = open.emplace(key, buckets.size()).first;
+        buckets.emplace_back();
+        bucket_numel.push_back(0);
+      }
+      const size_t b = it->second;
+      buckets[b].push_back(k);
+      bucket_of[k] = b;
+      offset_of[k] = bucket_numel[b];
+      bucket_numel[b] += p.numel();
+      if (static_cast<double>(bucket_numel[b]) * p.element_size() >=
+          cap_bytes) {
+        open.erase(it);
+      }
+    }
+    for (size_t b = 0; b < buckets.size(); ++b) {
+      const at::Tensor& first = params[buckets[b].front()];
+      flags_at.push_back(bucket_numel[b]);
+      buffers.push_back(at::zeros(
+          {bucket_numel[b] + static_cast<int64_t>(buckets[b].size())},
+          first.options()));
+    }
+    ready.assign(n, 0);
+    pending.assign(buckets.size(), 0);
+    works.assign(buckets.size(), Work());
+    launched.assign(buckets.size(), 0);
+  }
+
+  // After the first synchronised backward: buckets in the order gradients
+  // actually arrived (rank 0's, broadcast, so that all ranks agree), params
+  // that never arrived last -- so that an unused parameter does not hold
+  // back every bucket behind it. Same idea as DDP's bucket rebuild.
+  void rebuild_from_observed_order() {
+    const size_t n = params.size();
+    std::vector<char> seen(n, 0);
+    std::vector<int64_t> order;
+    for (size_t i : ready_order) {
+      order.push_back(static_cast<int64_t>(i));
+      seen[i] = 1;
+    }
+    for (size_t k = n; k-- > 0;) {
+      if (!seen[k]) {
+        order.push_back(static_cast<int64_t>(k));
+      }
+    }
+    at::Tensor t = at::tensor(order, at::kLong);
+    ctx.broadcast(t, 0);
+    std::vector<size_t> agreed(n);
+    for (size_t j = 0; j < n; ++j) {
+      agreed[j] = static_cast<size_t>(t[j].item<int64_t>());
+    }
+    assign_buckets(agreed);
+    rebuilt = true;
+  }
 
   void reset() {
     std::fill(ready.begin(), ready.end(), 0);
@@ -182,9 +262,11 @@ struct GradReducer::State {
   void launch(size_t b) {
     at::NoGradGuard no_grad;
     at::Tensor& buffer = buffers[b];
-    for (size_t i : buckets[b]) {
+    for (size_t j = 0; j < buckets[b].size(); ++j) {
+      const size_t i = buckets[b][j];
       const at::Tensor& grad = params[i].grad();
       at::Tensor slot = buffer.narrow(0, offset_of[i], params[i].numel());
+      buffer[flags_at[b] + j] = grad.defined() ? 1.0 : 0.0;
       if (!grad.defined()) {
         slot.zero_();
       } else {
@@ -215,6 +297,9 @@ struct GradReducer::State {
           i);
     }
     ready[i] = 1;
+    if (!rebuilt) {
+      ready_order.push_back(i);
+    }
     --pending[bucket_of[i]];
     while (next_bucket < buckets.size() && pending[next_bucket] == 0) {
       launch(next_bucket);
@@ -262,40 +347,13 @@ GradReducer::GradReducer(
     }
   }
   const size_t n = s.params.size();
-  s.bucket_of.assign(n, 0);
-  s.offset_of.assign(n, 0);
-  // Reverse registration order ~ the order backward finishes gradients.
-  // One open bucket per (dtype, device); closed once it reaches the cap.
-  const double cap_bytes = options.bucket_cap_mb() * 1024.0 * 1024.0;
-  std::map<std::string, size_t> open;  // key -> bucket index
-  std::vector<int64_t> bucket_numel;
-  for (size_t k = n; k-- > 0;) {
-    const at::Tensor& p = s.params[k];
-    const std::string key =
-        std::string(c10::toString(p.scalar_type())) + "@" + p.device().str();
-    auto it = open.find(key);
-    if (it == open.end()) {
-      it = open.emplace(key, s.buckets.size()).first;
-      s.buckets.emplace_back();
-      bucket_numel.push_back(0);
-    }
-    const size_t b = it->second;
-    s.buckets[b].push_back(k);
-    s.bucket_of[k] = b;
-    s.offset_of[k] = bucket_numel[b];
-    bucket_numel[b] += p.numel();
-    if (static_cast<double>(bucket_numel[b]) * p.element_size() >= cap_bytes) {
-      open.erase(it);
-    }
+  // Until a backward shows the real order: reverse registration order, about
+  // the order backward finishes gradients.
+  std::vector<size_t> reverse(n);
+  for (size_t k = 0; k < n; ++k) {
+    reverse[k] = n - 1 - k;
   }
-  for (size_t b = 0; b < s.buckets.size(); ++b) {
-    const at::Tensor& first = s.params[s.buckets[b].front()];
-    s.buffers.push_back(at::zeros({bucket_numel[b]}, first.options()));
-  }
-  s.ready.assign(n, 0);
-  s.pending.assign(s.buckets.size(), 0);
-  s.works.assign(s.buckets.size(), Work());
-  s.launched.assign(s.buckets.size(), 0);
+  s.assign_buckets(reverse);
   s.reset();
   if (s.ctx.distributed() && options.overlap()) {
     for (size_t i = 0; i < n; ++i) {
@@ -340,9 +398,19 @@ void GradReducer::synchronize() {
   for (size_t b = 0; b < s.buckets.size(); ++b) {
     s.works[b].wait();
     at::Tensor& buffer = s.buffers[b];
+    const at::Tensor flags =
+        buffer.narrow(0, s.flags_at[b], s.buckets[b].size())
+            .to(at::TensorOptions().device(at::kCPU).dtype(at::kFloat),
+                /*non_blocking=*/false,
+                /*copy=*/true);
+    const float* defined = flags.data_ptr<float>();
     buffer.mul_(scale);
-    for (size_t i : s.buckets[b]) {
+    for (size_t j = 0; j < s.buckets[b].size(); ++j) {
+      const size_t i = s.buckets[b][j];
       at::Tensor& p = s.params[i];
+      if (defined[j] == 0.0f) {
+        continue;  // no rank has a gradient for it
+      }
       at::Tensor avg =
           buffer.narrow(0, s.offset_of[i], p.numel()).view(p.sizes());
       if (p.grad().defined()) {
@@ -351,6 +419,9 @@ void GradReducer::synchronize() {
         p.mutable_grad() = avg.clone();
       }
     }
+  }
+  if (!s.rebuilt && !s.accumulators.empty()) {
+    s.rebuild_from_observed_order();
   }
 }
 

@@ -201,7 +201,10 @@ struct NetImpl : torch::nn::Module {
             torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 6, 3).padding(1)))),
         bn(register_module("bn", dist::SyncBatchNorm(6))),
         fc(register_module("fc", torch::nn::Linear(6, 8))),
-        cls(register_module("cls", torch::nn::Linear(8, 4))) {}
+        cls(register_module("cls", torch::nn::Linear(8, 4))),
+        // Never used in forward: its gradient stays undefined everywhere,
+        // so SGD must skip it (weight decay included) on 2 ranks as on 1.
+        spare(register_module("spare", torch::nn::Linear(2, 2))) {}
   // Returns {logits, L2-normalised embedding}.
   std::pair<Tensor, Tensor> forward(const Tensor& x) {
     Tensor h = torch::relu(bn->forward(conv->forward(x)));
@@ -213,7 +216,7 @@ struct NetImpl : torch::nn::Module {
   }
   torch::nn::Conv2d conv;
   dist::SyncBatchNorm bn;
-  torch::nn::Linear fc, cls;
+  torch::nn::Linear fc, cls, spare;
 };
 TORCH_MODULE(Net);
 
@@ -242,7 +245,7 @@ constexpr int64_t kGlobalBatch = 8;
 // The same code runs as 1 process (ctx world 1) and as each of 2 ranks.
 // Returns {losses (global mean per step), launched-during-backward counts,
 // then the final parameters and buffers}.
-std::vector<Tensor> train_run(const dist::Context& ctx) {
+std::vector<Tensor> train_run(const dist::Context& ctx, bool overlap) {
   torch::manual_seed(1 + ctx.rank());  // rank 1 starts different ...
   Net net;
   dist::broadcast_module(ctx, *net);  // ... until rank 0's weights arrive
@@ -251,7 +254,9 @@ std::vector<Tensor> train_run(const dist::Context& ctx) {
       net->parameters(),
       torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(5e-4));
   dist::GradReducer reducer(
-      ctx, net->parameters(), dist::GradReducerOptions().bucket_cap_mb(5e-4));
+      ctx,
+      net->parameters(),
+      dist::GradReducerOptions().bucket_cap_mb(5e-4).overlap(overlap));
   Tensor losses = torch::zeros({kSteps});
   Tensor launched = torch::zeros({kSteps});
   for (int step = 0; step < kSteps; ++step) {
@@ -283,7 +288,12 @@ std::vector<Tensor> train_run(const dist::Context& ctx) {
 }
 
 int role_train(const dist::Context& ctx, const std::string& dir) {
-  torch::save(train_run(ctx), out_file(dir, "train", ctx.rank()).string());
+  torch::save(
+      train_run(ctx, /*overlap=*/true),
+      out_file(dir, "train", ctx.rank()).string());
+  torch::save(
+      train_run(ctx, /*overlap=*/false),
+      out_file(dir, "train_after", ctx.rank()).string());
   return 0;
 }
 
@@ -488,23 +498,45 @@ TEST_F(MultiProcess, SyncBatchNormMatchesBatchNormOnWholeBatch) {
 TEST_F(MultiProcess, TwoRanksTrainLikeOneProcessOnTheGlobalBatch) {
   launch("train");
   dist::Context single;
-  auto want = train_run(single);
+  auto want = train_run(single, true);
   auto got0 = load(out_file(dir_.path().string(), "train", 0));
   auto got1 = load(out_file(dir_.path().string(), "train", 1));
+  auto after0 = load(out_file(dir_.path().string(), "train_after", 0));
   ASSERT_EQ(got0.size(), want.size());
-  // The losses (global means) and every final parameter and buffer agree.
+  ASSERT_EQ(after0.size(), want.size());
+  // The losses (global means) and every final parameter and buffer agree,
+  // with the all-reduce overlapped with backward or done after it.
   expect_close(got0[0], want[0], 1e-5, "losses");
   expect_close(got1[0], want[0], 1e-5, "losses rank 1");
+  expect_close(after0[0], want[0], 1e-5, "losses, reduce after backward");
   for (size_t i = 2; i < want.size(); ++i) {
     expect_close(got0[i], want[i], 2e-5, "state " + std::to_string(i));
+    expect_close(
+        after0[i], want[i], 2e-5, "state (after) " + std::to_string(i));
     EXPECT_TRUE(got0[i].equal(got1[i])) << "ranks differ at " << i;
   }
+  // The unused layer was left alone (no weight decay on a missing grad).
+  torch::manual_seed(1);
+  Net fresh;
+  const auto names = fresh->named_parameters().keys();
+  const size_t spare =
+      2 +
+      (std::find(names.begin(), names.end(), "spare.weight") - names.begin());
+  ASSERT_LT(spare, want.size());
+  EXPECT_TRUE(got0[spare].equal(fresh->spare->weight));
+  EXPECT_TRUE(want[spare].equal(fresh->spare->weight));
   // The weights moved (the check above is not vacuous).
   torch::manual_seed(1);
   Net init;
   EXPECT_GT((want[2] - init->conv->weight).abs().max().item<double>(), 1e-3);
-  // The reducer launched buckets from gradient hooks, during backward.
-  EXPECT_GT(got0[1].min().item<double>(), 0) << got0[1];
+  // The reducer launched buckets from gradient hooks, during backward (none
+  // when overlap is off). Step 0 cannot: the unused layer's bucket comes
+  // first in reverse registration order and blocks the in-order launch
+  // until synchronize(); the rebuild from the observed order fixes that.
+  EXPECT_EQ(got0[1][0].item<double>(), 0) << got0[1];
+  EXPECT_GT(got0[1].narrow(0, 1, kSteps - 1).min().item<double>(), 0)
+      << got0[1];
+  EXPECT_EQ(after0[1].max().item<double>(), 0) << after0[1];
 }
 
 TEST_F(MultiProcess, KilledRankEndsTheJobWithAnError) {

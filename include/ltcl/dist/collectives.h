@@ -59,9 +59,10 @@ struct GradReducerOptions {
 // backward produces their gradients) and buckets are launched strictly in
 // order, so all ranks issue the same collectives in the same order. This
 // needs the autograd graph to have the same structure on every rank.
-// A parameter whose gradient is undefined on a rank after backward (unused)
-// contributes zeros; after synchronize() every parameter that requires grad
-// has a defined, averaged gradient. World 1: synchronize() does nothing.
+// A parameter whose gradient is undefined on a rank after backward (unused
+// there) contributes zeros to the average; one that no rank used keeps its
+// undefined gradient (so optimizers skip it, as in 1 process). World 1:
+// synchronize() does nothing.
 // For gradient accumulation, set_require_sync(false) for the micro-steps
 // whose gradients should only accumulate locally.
 class GradReducer {
@@ -82,7 +83,8 @@ class GradReducer {
 
   void set_require_sync(bool require_sync);
 
-  // Bucket b's parameters (indices into the constructor's list).
+  // Bucket b's parameters: indices into the constructor's parameters that
+  // require grad (frozen ones are skipped), in launch order.
   const std::vector<std::vector<size_t>>& buckets() const;
   // How many buckets the last backward launched from hooks, before
   // synchronize() was called (a measure of overlap).
