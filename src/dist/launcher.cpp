@@ -100,6 +100,23 @@ int find_free_port() {
   return ntohs(addr.sin_port);
 }
 
+std::vector<std::string> relaunch_command(
+    int argc, const char* const* argv, const std::string& name) {
+  std::vector<std::string> out{"/proc/self/exe"};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == name) {
+      ++i;  // skip its value too
+      continue;
+    }
+    if (a.rfind(name + "=", 0) == 0) {
+      continue;
+    }
+    out.push_back(a);
+  }
+  return out;
+}
+
 LaunchReport spawn_local(
     int nproc,
     const std::vector<std::string>& argv,

@@ -634,6 +634,17 @@ TEST(Launcher, BadArgumentsThrow) {
   }
 }
 
+TEST(Launcher, RelaunchCommandDropsTheOption) {
+  const char* argv[] = {
+      "ltcl", "train", "--nproc", "2", "--config", "a.yaml", "--nproc=3", "-v"};
+  const std::vector<std::string> want{
+      "/proc/self/exe", "train", "--config", "a.yaml", "-v"};
+  EXPECT_EQ(dist::relaunch_command(8, argv), want);
+  EXPECT_EQ(
+      dist::relaunch_command(3, argv, "--config"),
+      (std::vector<std::string>{"/proc/self/exe", "train", "--nproc"}));
+}
+
 TEST(Launcher, ReportsExitStatusAndEnvironment) {
   ltcl::test::TempDir dir;
   dist::LocalLaunchOptions opts;

@@ -86,4 +86,11 @@ LaunchReport spawn_local(
 // A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0).
 int find_free_port();
 
+// The command line that re-executes this program as one rank of a local job:
+// "/proc/self/exe", then argv[1..] without the option `name` and its value
+// ("--nproc 2" or "--nproc=2"), so that the ranks do not spawn again. For
+// `ltcl train --nproc N`: spawn_local(N, relaunch_command(argc, argv)).
+std::vector<std::string> relaunch_command(
+    int argc, const char* const* argv, const std::string& name = "--nproc");
+
 }  // namespace ltcl::dist
