@@ -8,4 +8,7 @@ namespace ltcl::apps {
 // `ltcl data stats` (apps/cmd_data_stats.cpp).
 void add_data_stats_command(CLI::App& data);
 
+// `ltcl config show|keys` (apps/cmd_config.cpp).
+void add_config_command(CLI::App& app);
+
 }  // namespace ltcl::apps

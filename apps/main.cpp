@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   auto* data = app.add_subcommand("data", "Inspect datasets and their views");
   data->require_subcommand(1);
   ltcl::apps::add_data_stats_command(*data);
+  ltcl::apps::add_config_command(app);
 
   try {
     app.parse(argc, argv);

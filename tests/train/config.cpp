@@ -1,6 +1,8 @@
 #include "ltcl/train/config.h"
 
+#include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -394,6 +396,34 @@ TEST(Config, EditDistanceAndKeyList) {
     }
   }
   EXPECT_TRUE(found);
+}
+
+}  // namespace
+
+namespace {
+
+// Every shipped recipe parses and validates, and names its method.
+TEST(Config, EveryRecipeIsValid) {
+  namespace fs = std::filesystem;
+  fs::path root = fs::path(LTCL_TEST_SOURCE_DIR) / "configs";
+  ASSERT_TRUE(fs::is_directory(root)) << root;
+  int checked = 0;
+  std::set<std::string> methods;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (e.path().extension() != ".yaml" ||
+        e.path().filename().string().front() == '_') {
+      continue;
+    }
+    SCOPED_TRACE(e.path().string());
+    Config c = load_config(e.path().string());
+    methods.insert(c.loss.method);
+    EXPECT_EQ(
+        static_cast<int64_t>(c.data.views.size()),
+        ltcl::train::required_views(c.loss.method));
+    ++checked;
+  }
+  EXPECT_GE(checked, 60);  // 12 methods x 5 datasets (+ quick runs)
+  EXPECT_EQ(methods.size(), 12u);
 }
 
 }  // namespace
