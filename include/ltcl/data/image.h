@@ -14,7 +14,9 @@ struct Image {
 
   Image() = default;
   Image(int h, int w, int c)
-      : height(h), width(w), channels(c),
+      : height(h),
+        width(w),
+        channels(c),
         pixels(static_cast<size_t>(h) * w * c) {}
 
   size_t size() const {
