@@ -9,6 +9,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "ltcl/data/image_io.h"
 #include "ltcl/util/error.h"
 
 namespace ltcl::eval {
@@ -326,6 +327,21 @@ data::Image render_panels(
     }
   }
   return to_image(m);
+}
+
+void write_class_accuracy_plot(
+    const std::string& path,
+    const EvalReport& report,
+    const std::string& title,
+    const PlotStyle& style) {
+  data::write_png(path, render_class_accuracy(report, title, style));
+}
+
+void write_panels_plot(
+    const std::string& path,
+    const std::vector<Panel>& panels,
+    const PlotStyle& style) {
+  data::write_png(path, render_panels(panels, style));
 }
 
 }  // namespace ltcl::eval

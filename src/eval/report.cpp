@@ -36,28 +36,6 @@ std::string format_accuracy(double v) {
 
 }  // namespace
 
-ShotGroup shot_group(int64_t n, const ShotThresholds& t) {
-  if (n > t.many_above) {
-    return ShotGroup::kMany;
-  }
-  if (n < t.few_below) {
-    return ShotGroup::kFew;
-  }
-  return ShotGroup::kMedium;
-}
-
-const char* shot_group_name(ShotGroup g) {
-  switch (g) {
-    case ShotGroup::kMany:
-      return "many";
-    case ShotGroup::kMedium:
-      return "medium";
-    case ShotGroup::kFew:
-      return "few";
-  }
-  return "?";
-}
-
 EvalReport make_report(
     const ConfusionMeter& confusion,
     const std::vector<int64_t>& train_counts,
@@ -83,6 +61,7 @@ EvalReport make_report(
   r.confusion = confusion.value();
   r.samples = confusion.total();
   r.top1 = confusion.accuracy();
+  const auto groups = data::shot_groups(train_counts, thresholds);
   auto acc = confusion.per_class_accuracy();
   auto totals = confusion.class_totals();
   std::vector<double> all, many, medium, few;
@@ -91,7 +70,7 @@ EvalReport make_report(
     row.index = c;
     row.name = class_names.empty() ? std::to_string(c) : class_names[c];
     row.train_count = train_counts[c];
-    row.group = shot_group(train_counts[c], thresholds);
+    row.group = groups.group_of_class[c];
     row.test_count = totals[c];
     row.correct = confusion.at(c, c);
     row.accuracy = acc[c];

@@ -318,9 +318,17 @@ std::vector<Key> build_schema() {
       Str,
       data,
       dataset,
-      "Dataset kind.",
+      "Dataset kind (mnist / fashion_mnist: IDX files; idx: any IDX set; "
+      "cifar10 / cifar100: binary or Python files; folder: "
+      "root/<split>/<class>/*.jpg; list: \"path label\" list files).",
       {},
-      {"mnist", "fashion_mnist", "cifar10", "cifar100", "folder", "list"}));
+      {"mnist",
+       "fashion_mnist",
+       "idx",
+       "cifar10",
+       "cifar100",
+       "folder",
+       "list"}));
   keys.push_back(LTCL_KEY(
       Str,
       data,
@@ -402,7 +410,12 @@ std::vector<Key> build_schema() {
       arch,
       "Backbone.",
       {},
-      {"resnet32", "resnet50", "resnext50"}));
+      {"resnet20",
+       "resnet32",
+       "resnet44",
+       "resnet56",
+       "resnet50",
+       "resnext50_32x4d"}));
   keys.push_back(LTCL_KEY(
       int64_t,
       model,

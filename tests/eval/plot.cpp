@@ -1,11 +1,15 @@
 #include "ltcl/eval/plot.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 
 #include <gtest/gtest.h>
 
+#include "ltcl/data/image_io.h"
 #include "ltcl/util/error.h"
+#include "support.h"
 
 namespace {
 
@@ -129,6 +133,46 @@ TEST(Plot, PanelsDrawLinesWhereTheDataIs) {
   acc.series.push_back({"bad", {0, 1}, {1}});
   EXPECT_THROW(render_panels({p, acc}, PlotStyle{800, 300}), ltcl::Error);
   EXPECT_THROW(render_panels({}, PlotStyle{}), ltcl::Error);
+}
+
+TEST(Plot, WritesReadablePngs) {
+  ltcl::test::TempDir dir;
+  std::vector<double> acc;
+  std::vector<int64_t> counts;
+  for (int c = 0; c < 10; ++c) {
+    counts.push_back(static_cast<int64_t>(5000 * std::pow(0.01, c / 9.0)));
+    acc.push_back(95 - 8.0 * c);
+  }
+  EvalReport r = report_of(acc, counts);
+  auto bars = (dir / "per_class.png").string();
+  write_class_accuracy_plot(bars, r, "CIFAR-10-LT IF 100");
+  auto back = ltcl::data::read_image(bars);
+  EXPECT_EQ(back.width, 960);
+  EXPECT_EQ(back.height, 480);
+  EXPECT_EQ(back.channels, 3);
+  auto direct = render_class_accuracy(r, "CIFAR-10-LT IF 100");
+  EXPECT_EQ(back.pixels, direct.pixels);  // lossless
+  auto size = std::filesystem::file_size(bars);
+  EXPECT_GT(size, 5000u);
+  EXPECT_LT(size, 500000u);
+
+  Panel loss{"loss components"};
+  loss.y_label = "loss";
+  loss.series.push_back({"ce", {0, 1, 2, 3}, {2.3, 1.5, 1.1, 0.9}});
+  loss.series.push_back({"contrastive", {0, 1, 2, 3}, {5.0, 4.2, 3.9, 3.7}});
+  Panel accp{"accuracy"};
+  accp.y_label = "%";
+  accp.series.push_back({"top1", {0, 1, 2, 3}, {30, 50, 60, 65}});
+  accp.series.push_back({"few", {0, 1, 2, 3}, {1, 10, 20, 30}});
+  auto curves = (dir / "curves.png").string();
+  write_panels_plot(curves, {loss, accp});
+  EXPECT_GT(std::filesystem::file_size(curves), 5000u);
+  if (const char* keep = std::getenv("LTCL_KEEP_PLOTS")) {
+    std::filesystem::copy_file(bars, std::string(keep) + "/per_class.png",
+        std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(curves, std::string(keep) + "/curves.png",
+        std::filesystem::copy_options::overwrite_existing);
+  }
 }
 
 }  // namespace

@@ -105,10 +105,6 @@ TEST(Meters, TopKAndAverage) {
 }
 
 TEST(Report, GroupsAndAccuracies) {
-  EXPECT_EQ(shot_group(101), ShotGroup::kMany);
-  EXPECT_EQ(shot_group(100), ShotGroup::kMedium);
-  EXPECT_EQ(shot_group(20), ShotGroup::kMedium);
-  EXPECT_EQ(shot_group(19), ShotGroup::kFew);
   // Train counts 500 / 100 / 30 / 5: many, medium, medium, few.
   EvalReport r = make_report(
       hand_confusion(), {500, 100, 30, 5}, {"cat", "dog", "cow, big", "eel"});
@@ -134,6 +130,12 @@ TEST(Report, GroupsAndAccuracies) {
   EXPECT_DOUBLE_EQ(r3.many, 56.25);
   EXPECT_THROW(make_report(hand_confusion(), {1, 2, 3}), ltcl::Error);
   EXPECT_THROW(make_report(hand_confusion(), {1, 2, 3, 4}, {"a"}), ltcl::Error);
+  // Boundaries: 101 many, 100 and 20 medium, 19 few.
+  EvalReport r4 = make_report(hand_confusion(), {101, 100, 20, 19});
+  EXPECT_EQ(r4.per_class[0].group, ShotGroup::kMany);
+  EXPECT_EQ(r4.per_class[1].group, ShotGroup::kMedium);
+  EXPECT_EQ(r4.per_class[2].group, ShotGroup::kMedium);
+  EXPECT_EQ(r4.per_class[3].group, ShotGroup::kFew);
 }
 
 TEST(Report, Writers) {

@@ -52,6 +52,17 @@ data::Image render_panels(
     const std::vector<Panel>& panels,
     const PlotStyle& style = {});
 
+// Render and write as PNG (atomically, via data::write_png).
+void write_class_accuracy_plot(
+    const std::string& path,
+    const EvalReport& report,
+    const std::string& title,
+    const PlotStyle& style = {});
+void write_panels_plot(
+    const std::string& path,
+    const std::vector<Panel>& panels,
+    const PlotStyle& style = {});
+
 // The palette used for series i (RGB).
 void series_color(size_t i, uint8_t rgb[3]);
 

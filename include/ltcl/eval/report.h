@@ -12,20 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "ltcl/data/shot_groups.h"
 #include "ltcl/eval/meters.h"
 
 namespace ltcl::eval {
 
-// Shot groups (METHODS.md section 1): many = n > many_above, few = n <
-// few_below, medium otherwise. Defaults 100 / 20.
-// TODO(integration): switch to ltcl/data/shot_groups.h once it is on main.
-struct ShotThresholds {
-  int64_t many_above = 100;
-  int64_t few_below = 20;
-};
-enum class ShotGroup { kMany, kMedium, kFew };
-ShotGroup shot_group(int64_t train_count, const ShotThresholds& t = {});
-const char* shot_group_name(ShotGroup g);  // "many", "medium", "few"
+// Shot groups (many / medium / few by training count) come from the data
+// layer, so that reports and dataset statistics always agree.
+using data::ShotGroup;
+using data::shot_group_name;
+using data::ShotThresholds;
 
 struct ClassResult {
   int64_t index = 0;
@@ -50,7 +46,7 @@ struct EvalReport {
 
 // Builds the report; `train_counts` and `class_names` have one entry per
 // class (names may be empty: the index is used). Throws ltcl::Error on
-// length mismatches.
+// length mismatches or bad thresholds.
 EvalReport make_report(
     const ConfusionMeter& confusion,
     const std::vector<int64_t>& train_counts,

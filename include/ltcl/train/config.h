@@ -43,7 +43,7 @@ struct DataConfig {
 };
 
 struct ModelConfig {
-  std::string arch = "resnet32";  // resnet32 | resnet50 | resnext50
+  std::string arch = "resnet32";  // resnet20/32/44/56, resnet50, resnext50_32x4d
   int64_t in_channels = 0;  // 0 = from the dataset
   std::string classifier = "linear";  // linear | cosine
   double cosine_scale = 30.0;
