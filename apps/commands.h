@@ -10,5 +10,10 @@ void add_data_stats_command(CLI::App& data);
 
 // `ltcl config show|keys` (apps/cmd_config.cpp).
 void add_config_command(CLI::App& app);
+// `ltcl data preview` (apps/cmd_augment.cpp).
+void add_data_preview_command(CLI::App& data);
+
+// `ltcl bench loader` (apps/cmd_augment.cpp).
+void add_bench_loader_command(CLI::App& bench);
 
 }  // namespace ltcl::apps

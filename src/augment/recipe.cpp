@@ -1,0 +1,186 @@
+#include "ltcl/augment/recipe.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "ltcl/util/error.h"
+
+namespace ltcl::augment {
+
+namespace {
+
+struct Known {
+  const char* names;  // comma-separated aliases
+  std::vector<float> mean;
+  std::vector<float> std;
+};
+
+// Channel statistics of the training sets, as the reference code uses them.
+const std::vector<Known>& known_constants() {
+  static const std::vector<Known> k = {
+      {",cifar10,cifar10_lt,cifar-10,",
+       {0.4914f, 0.4822f, 0.4465f},
+       {0.2023f, 0.1994f, 0.2010f}},
+      {",cifar100,cifar100_lt,cifar-100,",
+       {0.5071f, 0.4865f, 0.4409f},
+       {0.2673f, 0.2564f, 0.2762f}},
+      {",imagenet,imagenet_lt,places_lt,inat,inat2018,",
+       {0.485f, 0.456f, 0.406f},
+       {0.229f, 0.224f, 0.225f}},
+      {",mnist,mnist_lt,", {0.1307f}, {0.3081f}},
+      {",fashion_mnist,fashion-mnist,fashion_mnist_lt,fmnist,",
+       {0.2860f},
+       {0.3530f}},
+  };
+  return k;
+}
+
+}  // namespace
+
+DatasetStats DatasetStats::known(
+    const std::string& name,
+    int height,
+    int width,
+    int channels) {
+  if (height <= 0 || width <= 0) {
+    fail(
+        "DatasetStats - image size must be positive: {{dataset '{}', got "
+        "{}x{}}}",
+        name,
+        height,
+        width);
+  }
+  if (channels != 1 && channels != 3) {
+    fail(
+        "DatasetStats - channels must be 1 or 3: {{dataset '{}', got {}}}",
+        name,
+        channels);
+  }
+  DatasetStats s;
+  s.name = name;
+  s.height = height;
+  s.width = width;
+  s.channels = channels;
+  std::string key = name;
+  std::transform(key.begin(), key.end(), key.begin(), ::tolower);
+  for (const auto& k : known_constants()) {
+    if (std::string(k.names).find("," + key + ",") != std::string::npos) {
+      s.mean = k.mean;
+      s.std = k.std;
+    }
+  }
+  if (s.mean.empty()) {
+    s.mean = {0.5f};
+    s.std = {0.5f};
+  }
+  // Match the image's channels: gray constants repeat, RGB ones average.
+  if (static_cast<int>(s.mean.size()) != channels) {
+    if (channels == 3) {
+      s.mean.assign(3, s.mean[0]);
+      s.std.assign(3, s.std[0]);
+    } else {
+      float m = (s.mean[0] + s.mean[1] + s.mean[2]) / 3;
+      float d = (s.std[0] + s.std[1] + s.std[2]) / 3;
+      s.mean = {m};
+      s.std = {d};
+    }
+  }
+  return s;
+}
+
+DatasetStats DatasetStats::of(
+    const std::string& name,
+    const data::Dataset& data) {
+  if (data.size() == 0) {
+    fail("DatasetStats::of - dataset '{}' is empty", name);
+  }
+  const data::Example e = data.get(0);
+  return known(name, e.image.height, e.image.width, e.image.channels);
+}
+
+const std::vector<std::string>& recipe_names() {
+  static const std::vector<std::string> names = {
+      "cifar_weak", "cifar_autoaug_cutout", "simclr", "imagenet_randaug",
+      "eval"};
+  return names;
+}
+
+Recipe make_recipe(const std::string& name, const DatasetStats& stats) {
+  const auto& names = recipe_names();
+  if (std::find(names.begin(), names.end(), name) == names.end()) {
+    fail(
+        "make_recipe - unknown recipe: {{got '{}'; valid: {}}}",
+        name,
+        fmt::join(names, ", "));
+  }
+  const bool large = stats.large();
+  if (!large && stats.height != stats.width && name != "eval") {
+    fail(
+        "make_recipe - recipe '{}' needs square images: {{dataset '{}' is "
+        "{}x{}}}",
+        name,
+        stats.name,
+        stats.height,
+        stats.width);
+  }
+  const int size = large ? 224 : stats.height;
+  Recipe r{
+      name,
+      nullptr,
+      Normalize(stats.mean, stats.std),
+      stats.channels,
+      size,
+      size};
+  if (name == "cifar_weak") {
+    r.augment = compose({random_crop(size, 4), random_horizontal_flip(0.5)});
+  } else if (name == "cifar_autoaug_cutout") {
+    r.augment = compose(
+        {random_crop(size, 4),
+         random_horizontal_flip(0.5),
+         auto_augment_cifar10(),
+         cutout(1, 16)});
+  } else if (name == "simclr") {
+    r.augment = compose(
+        {random_resized_crop(size, {0.08, 1.0}),
+         random_horizontal_flip(0.5),
+         random_apply(color_jitter(0.4, 0.4, 0.4, 0.1), 0.8),
+         random_grayscale(0.2)});
+  } else if (name == "imagenet_randaug") {
+    r.augment = compose(
+        {random_resized_crop(size, {0.08, 1.0}),
+         random_horizontal_flip(0.5),
+         color_jitter(0.4, 0.4, 0.4, 0.0),
+         rand_augment(2, 10)});
+  } else {  // eval
+    if (large) {
+      r.augment = compose({resize(256), center_crop(224)});
+    } else {
+      r.augment = [](Image&, Rng&) {};
+      r.height = stats.height;
+      r.width = stats.width;
+    }
+  }
+  return r;
+}
+
+std::vector<std::string> split_recipe_list(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = list.find(',', start);
+    std::string item = list.substr(
+        start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (item.empty()) {
+      fail("split_recipe_list - empty recipe name in '{}'", list);
+    }
+    out.push_back(item);
+    if (comma == std::string::npos) {
+      break;
+    }
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace ltcl::augment
