@@ -1,0 +1,72 @@
+#pragma once
+// The composite model every method trains (METHODS.md section 4):
+//
+//   x -> backbone -> feature f -> classifier -> logits
+//                              -> projection head -> embeddings (normalised)
+//   classifier weights W -> head_fc -> prototypes (normalised; BCL only)
+//
+// Architectures: resnet20/32/44/56 (CIFAR ResNets, 64-d f; 28x28 inputs
+// work too), resnet50 and resnext50_32x4d (torchvision layout, 2048-d f; the
+// backbone is registered as `backbone`, so a torchvision state dict maps
+// with the prefix "backbone." and without `fc`).
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/container/any.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+#include <string>
+
+#include "ltcl/models/heads.h"
+
+namespace ltcl::models {
+
+struct NetworkOptions {
+  // resnet20 | resnet32 | resnet44 | resnet56 | resnet50 | resnext50_32x4d
+  TORCH_ARG(std::string, arch) = "resnet32";
+  TORCH_ARG(int64_t, num_classes) = 10;
+  TORCH_ARG(int64_t, in_channels) = 3;
+  // linear | cosine (NormedLinear, logits = cosine_scale * cos).
+  TORCH_ARG(std::string, classifier) = "linear";
+  TORCH_ARG(double, cosine_scale) = 30.0;
+  // Projection head Linear(f, proj_hidden)-BN-ReLU-Linear(proj_hidden,
+  // proj_dim); proj_dim = 0: no projection head (CE-family baselines).
+  TORCH_ARG(int64_t, proj_hidden) = 512;
+  TORCH_ARG(int64_t, proj_dim) = 128;
+  // BCL's head_fc (same shape as the projection head; needs proj_dim > 0).
+  TORCH_ARG(bool, prototype_head) = false;
+};
+
+struct NetworkOutput {
+  torch::Tensor features;    // [N, feature_dim]
+  torch::Tensor logits;      // [N, num_classes]
+  torch::Tensor embeddings;  // [N, proj_dim], normalised; undefined if none
+};
+
+class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
+ public:
+  explicit NetworkImpl(const NetworkOptions& options = {});
+  void reset() override;
+  NetworkOutput forward(const torch::Tensor& x);
+  // normalise(head_fc(W)) [C, proj_dim]; undefined without prototype_head.
+  torch::Tensor prototypes();
+  // The classifier's weight rows [C, feature_dim].
+  torch::Tensor classifier_weight() const;
+  int64_t feature_dim() const {
+    return feature_dim_;
+  }
+  void pretty_print(std::ostream& stream) const override;
+
+  NetworkOptions options;
+  torch::nn::AnyModule backbone;
+  torch::nn::Linear linear{nullptr};  // classifier == "linear"
+  NormedLinear cosine{nullptr};       // classifier == "cosine"
+  ProjectionHead head{nullptr};       // proj_dim > 0
+  PrototypeHead head_fc{nullptr};     // prototype_head
+
+ private:
+  int64_t feature_dim_ = 0;
+};
+TORCH_MODULE(Network);
+
+}  // namespace ltcl::models

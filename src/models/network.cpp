@@ -1,0 +1,114 @@
+#include "ltcl/models/network.h"
+
+#include <torch/torch.h>
+
+#include "ltcl/models/resnet.h"
+#include "ltcl/models/resnet_cifar.h"
+#include "ltcl/util/error.h"
+
+namespace ltcl::models {
+
+NetworkImpl::NetworkImpl(const NetworkOptions& options_) : options(options_) {
+  reset();
+}
+
+void NetworkImpl::reset() {
+  const auto& arch = options.arch();
+  if (options.num_classes() < 1) {
+    fail(
+        "Network - num_classes must be >= 1: {{got {}}}",
+        options.num_classes());
+  }
+  if (arch == "resnet20" || arch == "resnet32" || arch == "resnet44" ||
+      arch == "resnet56") {
+    auto net = ResNetCifar(ResNetCifarOptions()
+                               .depth(std::stoi(arch.substr(6)))
+                               .in_channels(options.in_channels()));
+    feature_dim_ = net->feature_dim();
+    register_module("backbone", net.ptr());
+    backbone = torch::nn::AnyModule(net);
+  } else if (arch == "resnet50" || arch == "resnext50_32x4d") {
+    auto opts =
+        arch == "resnet50" ? resnet50_options(0) : resnext50_32x4d_options(0);
+    auto net = ResNet(opts.in_channels(options.in_channels()));
+    feature_dim_ = net->feature_dim();
+    register_module("backbone", net.ptr());
+    backbone = torch::nn::AnyModule(net);
+  } else {
+    fail(
+        "Network - unknown arch (resnet20, resnet32, resnet44, resnet56, "
+        "resnet50, resnext50_32x4d): {{got '{}'}}",
+        arch);
+  }
+
+  if (options.classifier() == "linear") {
+    linear = register_module(
+        "linear", torch::nn::Linear(feature_dim_, options.num_classes()));
+    torch::NoGradGuard no_grad;
+    torch::nn::init::kaiming_normal_(linear->weight);
+  } else if (options.classifier() == "cosine") {
+    cosine = register_module(
+        "cosine",
+        NormedLinear(NormedLinearOptions(feature_dim_, options.num_classes())
+                         .scale(options.cosine_scale())));
+  } else {
+    fail(
+        "Network - classifier must be 'linear' or 'cosine': {{got '{}'}}",
+        options.classifier());
+  }
+
+  if (options.proj_dim() < 0) {
+    fail(
+        "Network - proj_dim must be >= 0 (0 = no projection head): {{got {}}}",
+        options.proj_dim());
+  }
+  if (options.proj_dim() > 0) {
+    head = register_module(
+        "head",
+        ProjectionHead(ProjectionHeadOptions(
+            feature_dim_, options.proj_hidden(), options.proj_dim())));
+  }
+  if (options.prototype_head()) {
+    if (options.proj_dim() == 0) {
+      fail(
+          "Network - prototype_head needs a projection head: {{got "
+          "proj_dim 0}}");
+    }
+    head_fc = register_module(
+        "head_fc",
+        PrototypeHead(ProjectionHeadOptions(
+            feature_dim_, options.proj_hidden(), options.proj_dim())));
+  }
+}
+
+NetworkOutput NetworkImpl::forward(const torch::Tensor& x) {
+  NetworkOutput out;
+  out.features = backbone.forward(x);
+  out.logits =
+      linear ? linear->forward(out.features) : cosine->forward(out.features);
+  if (head) {
+    out.embeddings = head->forward(out.features);
+  }
+  return out;
+}
+
+torch::Tensor NetworkImpl::classifier_weight() const {
+  return linear ? linear->weight : cosine->weight;
+}
+
+torch::Tensor NetworkImpl::prototypes() {
+  if (!head_fc) {
+    return {};
+  }
+  return head_fc->forward(classifier_weight());
+}
+
+void NetworkImpl::pretty_print(std::ostream& stream) const {
+  stream << "ltcl::models::Network(arch=" << options.arch()
+         << ", num_classes=" << options.num_classes()
+         << ", classifier=" << options.classifier()
+         << ", proj=" << options.proj_hidden() << "/" << options.proj_dim()
+         << ", prototype_head=" << options.prototype_head() << ")";
+}
+
+}  // namespace ltcl::models
