@@ -1074,6 +1074,16 @@ void check_all(const Config& c, const Sources& sources, Problems& problems) {
         c.schedule.epochs,
         c.loss.drw_epoch));
   }
+  if (m == "ldam_drw" &&
+      (c.model.classifier != "cosine" || c.model.cosine_scale != 1.0)) {
+    problems.add(fmt::format(
+        "{}: loss.method 'ldam_drw' needs model.classifier cosine with "
+        "model.cosine_scale 1 (LDAM takes cosine logits and scales them by "
+        "loss.ldam_scale), got {} with scale {}",
+        where("model.classifier"),
+        c.model.classifier,
+        c.model.cosine_scale));
+  }
   if ((m == "rescom" || m == "hybrid_sc" || m == "hybrid_psc") &&
       c.data.sampler != "random") {
     problems.add(fmt::format(

@@ -224,10 +224,17 @@ TEST(Config, MethodConsistency) {
   // DRW must switch on inside the run.
   msg = error_of([] {
     parse_config(
-        "loss: {method: ldam_drw, drw_epoch: 10}\nschedule: {epochs: 10}\n",
+        "loss: {method: ldam_drw, drw_epoch: 10}\nschedule: {epochs: 10}\n"
+        "model: {classifier: cosine, cosine_scale: 1}\n",
         "d.yaml");
   });
   EXPECT_NE(msg.find("loss.drw_epoch must be < schedule.epochs = 10, got 10"),
+            std::string::npos)
+      << msg;
+  msg = error_of([] {
+    parse_config("loss: {method: ldam_drw, drw_epoch: 1}\n", "l.yaml");
+  });
+  EXPECT_NE(msg.find("'ldam_drw' needs model.classifier cosine"),
             std::string::npos)
       << msg;
   // ResCom's k_pos cannot exceed the queue.
@@ -338,9 +345,12 @@ TEST(Config, RoundTripEveryMethod) {
         "rcl", "rescom", "hybrid_sc", "hybrid_psc"}) {
     int64_t v = ltcl::train::required_views(m);
     std::string views = v == 1 ? "[a]" : v == 2 ? "[a, a]" : "[a, b, b]";
+    std::string model = std::string(m) == "ldam_drw"
+        ? "model: {classifier: cosine, cosine_scale: 1}\n"
+        : "";
     Config c = parse_config(
         std::string("loss: {method: ") + m + "}\ndata: {views: " + views +
-            "}\n",
+            "}\n" + model,
         "m.yaml");
     std::string text = to_yaml(c);
     EXPECT_EQ(to_yaml(parse_config(text, "printed")), text) << m;
