@@ -187,9 +187,11 @@ std::vector<EpochRecord> history_from(const std::string& text) {
 }
 
 void write_curves(const std::string& path, const std::vector<EpochRecord>& h) {
-  eval::Panel loss{"training loss"};
+  eval::Panel loss;
+  loss.title = "training loss";
   loss.y_label = "loss";
-  eval::Panel acc{"test accuracy"};
+  eval::Panel acc;
+  acc.title = "test accuracy";
   acc.y_label = "top-1 %";
   acc.y_min = 0;
   acc.y_max = 100;
