@@ -8,6 +8,11 @@ namespace ltcl::apps {
 // `ltcl data stats` (apps/cmd_data_stats.cpp).
 void add_data_stats_command(CLI::App& data);
 
+// `ltcl train`, `ltcl eval`, `ltcl embed` (apps/cmd_train.cpp).
+void add_train_commands(CLI::App& app);
+
+// `ltcl config show|keys` (apps/cmd_config.cpp).
+void add_config_command(CLI::App& app);
 // `ltcl data preview` (apps/cmd_augment.cpp).
 void add_data_preview_command(CLI::App& data);
 

@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   auto* data = app.add_subcommand("data", "Inspect datasets and their views");
   data->require_subcommand(1);
   ltcl::apps::add_data_stats_command(*data);
+  ltcl::apps::add_config_command(app);
+  ltcl::apps::add_train_commands(app);
   ltcl::apps::add_data_preview_command(*data);
 
   auto* bench = app.add_subcommand("bench", "Measure components' speed");

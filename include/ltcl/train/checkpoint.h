@@ -1,0 +1,70 @@
+#pragma once
+// Checkpoints: everything a run needs to continue exactly where it stopped.
+//
+// One file (a torch::serialize archive) holds the model's parameters and
+// buffers, the optimizer state (momentum buffers), the position in the run
+// (epoch, step in epoch, global step), the sampler states, the random states
+// (torch's CPU generator and an optional std engine), the resolved config
+// text, the best metric and the learning-curve history. It is written
+// atomically (util/atomic_file.h): a crash mid-write keeps the previous file.
+// A run folder holds `last.pt` (latest) and `best.pt` (best evaluation).
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+namespace torch::nn {
+class Module;
+}
+namespace torch::optim {
+class Optimizer;
+}
+
+namespace ltcl::train {
+
+inline constexpr const char* kLastCheckpoint = "last.pt";
+inline constexpr const char* kBestCheckpoint = "best.pt";
+inline constexpr int64_t kCheckpointVersion = 1;
+
+struct Checkpoint {
+  int64_t epoch = 0;  // the epoch in progress (0-based)
+  int64_t step_in_epoch = 0;  // steps of `epoch` already done
+  int64_t global_step = 0;  // steps done in the whole run
+  double best_metric = -1.0;  // best evaluation top-1 so far (-1: none)
+  int64_t best_epoch = -1;
+  std::string config_yaml;  // the resolved config (to_yaml)
+  // Sampler states by name ("train", "balanced", ...).
+  std::map<std::string, std::vector<int64_t>> samplers;
+  at::Tensor torch_rng;  // CPU generator state (empty: not saved)
+  at::Tensor cuda_rng;  // CUDA generator state (empty: not saved)
+  std::string std_rng;  // a std engine, streamed with operator<<
+  std::string history_json;  // learning curves so far (JSON array)
+  std::map<std::string, at::Tensor> tensors;  // anything else, by name
+};
+
+// Writes `state`, the model and the optimizer (if not null) to `path`
+// atomically. Throws ltcl::Error naming the file on failure.
+void save_checkpoint(
+    const std::string& path,
+    const torch::nn::Module& model,
+    const torch::optim::Optimizer* optimizer,
+    const Checkpoint& state);
+
+// Reads `path`; loads the model and optimizer (each if not null) in place,
+// mapping tensors to `device`. A missing, corrupt or truncated file, or one
+// that does not match the model, throws ltcl::Error naming the file.
+Checkpoint load_checkpoint(
+    const std::string& path,
+    torch::nn::Module* model,
+    torch::optim::Optimizer* optimizer,
+    c10::Device device = c10::Device(c10::DeviceType::CPU));
+
+// The generator states of this process, to store in / restore from a
+// Checkpoint (torch_rng, and cuda_rng when CUDA is present).
+void capture_rng(Checkpoint& state);
+void restore_rng(const Checkpoint& state);
+
+}  // namespace ltcl::train

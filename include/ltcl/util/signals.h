@@ -1,0 +1,20 @@
+#pragma once
+// Graceful stop: SIGINT / SIGTERM only set a flag (no work in the handler);
+// the training loop checks stop_requested() after each step, writes a
+// checkpoint and exits 0 with a message on how to resume.
+namespace ltcl::util {
+
+// Installs the handlers for SIGINT and SIGTERM (idempotent) and clears any
+// earlier request.
+void install_stop_handlers();
+// Restores the default handlers.
+void remove_stop_handlers();
+// Whether a stop was requested since install / clear.
+bool stop_requested();
+// The signal number that asked (0 = none).
+int stop_signal();
+void clear_stop_request();
+// Asks for a stop as a signal would (tests, other components).
+void request_stop(int signal);
+
+}  // namespace ltcl::util

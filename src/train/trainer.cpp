@@ -1,0 +1,753 @@
+#include "ltcl/train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "ltcl/augment/multi_view.h"
+#include "ltcl/augment/recipe.h"
+#include "ltcl/data/cached.h"
+#include "ltcl/data/loader.h"
+#include "ltcl/data/open.h"
+#include "ltcl/data/sampler.h"
+#include "ltcl/eval/plot.h"
+#include "ltcl/losses/classification.h"
+#include "ltcl/losses/contrastive.h"
+#include "ltcl/models/network.h"
+#include "ltcl/train/checkpoint.h"
+#include "ltcl/train/schedule.h"
+#include "ltcl/util/atomic_file.h"
+#include "ltcl/util/guard.h"
+#include "ltcl/util/progress.h"
+#include "ltcl/util/signals.h"
+
+namespace ltcl::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kFashionMnistRoot = "/usr/share/datasets/fashion-mnist";
+
+torch::Device pick_device(const std::string& name) {
+  if (name == "cpu") {
+    return torch::kCPU;
+  }
+  bool cuda = torch::cuda::is_available();
+  if (name == "cuda" && !cuda) {
+    fail("train.device 'cuda': this build or machine has no CUDA device");
+  }
+  return cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
+
+data::DatasetSpec spec_of(const DataConfig& c, const std::string& split) {
+  data::DatasetSpec s;
+  s.kind = c.dataset;
+  s.root = c.root;
+  s.split = split;
+  if (c.dataset == "mnist" || c.dataset == "fashion_mnist") {
+    s.kind = "idx";
+    s.idx_names = c.dataset == "mnist" ? "digits" : "fashion";
+    if (s.root.empty() && c.dataset == "fashion_mnist") {
+      s.root = kFashionMnistRoot;
+    }
+  }
+  if (s.root.empty()) {
+    fail("data.root: dataset '{}' needs a data folder (data.root)", c.dataset);
+  }
+  if (c.dataset == "list") {
+    const std::string& list = split == c.train_split ? c.train_list
+                                                     : c.test_list;
+    s.list_file = fs::path(list).is_absolute()
+        ? list
+        : (fs::path(c.root) / list).string();
+  }
+  return s;
+}
+
+std::string stats_name(const DataConfig& c) {
+  if (c.dataset == "list" || c.dataset == "folder") {
+    return c.root.find("imagenet") != std::string::npos ? "imagenet"
+                                                        : c.dataset;
+  }
+  return c.dataset;
+}
+
+// First k samples of each class, in dataset order.
+data::DatasetPtr first_per_class(data::DatasetPtr d, int64_t k) {
+  std::vector<int64_t> taken(static_cast<size_t>(d->num_classes()), 0);
+  std::vector<size_t> keep;
+  for (size_t i = 0; i < d->size(); ++i) {
+    int64_t y = d->label(i);
+    if (taken[y] < k) {
+      ++taken[y];
+      keep.push_back(i);
+    }
+  }
+  return std::make_shared<data::Subset>(d, keep);
+}
+
+// Stacks eval-recipe images of `indices` into [N, C, H, W].
+torch::Tensor eval_batch(
+    const augment::MultiViewDataset& views,
+    const std::vector<int64_t>& indices,
+    torch::Tensor* labels) {
+  const auto& r = views.view(0);
+  auto x = torch::empty(
+      {static_cast<int64_t>(indices.size()), r.channels, r.height, r.width});
+  auto y = torch::empty({static_cast<int64_t>(indices.size())}, torch::kLong);
+  const int64_t per = static_cast<int64_t>(r.channels) * r.height * r.width;
+  float* xp = x.data_ptr<float>();
+  int64_t* yp = y.data_ptr<int64_t>();
+  at::parallel_for(0, static_cast<int64_t>(indices.size()), 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      float* out = xp + i * per;
+      augment::DrawKey key;
+      key.position = indices[i];
+      key.index = indices[i];
+      yp[i] = views.fill(key, &out);
+    }
+  });
+  *labels = y;
+  return x;
+}
+
+models::NetworkOptions network_options(
+    const Config& c,
+    int64_t num_classes,
+    int64_t channels) {
+  bool contrastive = is_contrastive_core_method(c.loss.method);
+  return models::NetworkOptions()
+      .arch(c.model.arch)
+      .num_classes(num_classes)
+      .in_channels(c.model.in_channels > 0 ? c.model.in_channels : channels)
+      .classifier(c.model.classifier)
+      .cosine_scale(c.model.cosine_scale)
+      .proj_hidden(c.model.proj_hidden)
+      .proj_dim(contrastive ? c.model.proj_dim : 0)
+      .prototype_head(contrastive && c.loss.class_complement);
+}
+
+augment::DatasetStats stats_of(const Config& c, const data::Dataset& d) {
+  return augment::DatasetStats::of(stats_name(c.data), d);
+}
+
+struct EpochRecord {
+  int64_t epoch = 0;
+  double lr = 0;
+  double images_per_s = 0;
+  std::map<std::string, double> losses;
+  std::map<std::string, double> accuracy;  // top1/many/medium/few if eval'd
+};
+
+nlohmann::json history_json(const std::vector<EpochRecord>& h) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& r : h) {
+    nlohmann::json j;
+    j["epoch"] = r.epoch;
+    j["lr"] = r.lr;
+    j["images_per_s"] = r.images_per_s;
+    j["losses"] = r.losses;
+    nlohmann::json acc = nlohmann::json::object();
+    for (const auto& [k, v] : r.accuracy) {
+      acc[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+    }
+    j["accuracy"] = acc;
+    a.push_back(j);
+  }
+  return a;
+}
+
+std::vector<EpochRecord> history_from(const std::string& text) {
+  std::vector<EpochRecord> h;
+  if (text.empty()) {
+    return h;
+  }
+  for (const auto& j : nlohmann::json::parse(text)) {
+    EpochRecord r;
+    r.epoch = j["epoch"];
+    r.lr = j["lr"];
+    r.images_per_s = j["images_per_s"];
+    r.losses = j["losses"].get<std::map<std::string, double>>();
+    for (const auto& [k, v] : j["accuracy"].items()) {
+      r.accuracy[k] = v.is_null() ? NAN : v.get<double>();
+    }
+    h.push_back(r);
+  }
+  return h;
+}
+
+void write_curves(const std::string& path, const std::vector<EpochRecord>& h) {
+  eval::Panel loss;
+  loss.title = "training loss";
+  loss.y_label = "loss";
+  eval::Panel acc;
+  acc.title = "test accuracy";
+  acc.y_label = "top-1 %";
+  acc.y_min = 0;
+  acc.y_max = 100;
+  std::map<std::string, eval::Series> ls, as;
+  for (const auto& r : h) {
+    for (const auto& [k, v] : r.losses) {
+      ls[k].name = k;
+      ls[k].x.push_back(static_cast<double>(r.epoch + 1));
+      ls[k].y.push_back(v);
+    }
+    for (const auto& [k, v] : r.accuracy) {
+      as[k].name = k;
+      as[k].x.push_back(static_cast<double>(r.epoch + 1));
+      as[k].y.push_back(v);
+    }
+  }
+  for (auto& [k, s] : ls) {
+    loss.series.push_back(s);
+  }
+  for (const char* k : {"top1", "many", "medium", "few"}) {
+    if (as.count(k)) {
+      acc.series.push_back(as[k]);
+    }
+  }
+  eval::write_panels_plot(path, {loss, acc});
+}
+
+bool method_wired_impl(const std::string& m) {
+  return m == "ce" || m == "la" || m == "bs" || m == "ldam_drw" ||
+      m == "focal" || is_contrastive_core_method(m);
+}
+
+}  // namespace
+
+bool method_wired(const std::string& m) {
+  return method_wired_impl(m);
+}
+
+DataSplits open_data(const DataConfig& c, const std::string& test_split) {
+  DataSplits d;
+  auto train = data::open_dataset(spec_of(c, c.train_split));
+  if (c.profile != "none" && c.imbalance_factor > 1) {
+    data::LongTailSpec lt;
+    lt.profile = c.profile;
+    lt.imbalance_factor = c.imbalance_factor;
+    lt.seed = static_cast<uint32_t>(c.seed);
+    lt.n_max = static_cast<double>(c.n_max);
+    train = data::make_long_tailed(train, lt);
+  }
+  auto test = data::open_dataset(spec_of(c, test_split));
+  if (c.test_per_class > 0) {
+    test = first_per_class(test, c.test_per_class);
+  }
+  if (c.cache) {
+    train = std::make_shared<data::CachedDataset>(train);
+  }
+  if (test->num_classes() != train->num_classes()) {
+    fail(
+        "open_data - the test split has {} classes, the training split {}",
+        test->num_classes(),
+        train->num_classes());
+  }
+  d.train = train;
+  d.test = test;
+  return d;
+}
+
+eval::EvalReport evaluate_model(
+    models::NetworkImpl& model,
+    const data::Dataset& test,
+    const Config& c,
+    const std::vector<int64_t>& train_counts) {
+  auto stats = augment::DatasetStats::of(stats_name(c.data), test);
+  auto views = augment::MultiViewDataset(
+      std::shared_ptr<const data::Dataset>(&test, [](const data::Dataset*) {}),
+      {augment::make_recipe(c.data.eval_recipe, stats)});
+  torch::NoGradGuard no_grad;
+  bool was_training = model.is_training();
+  model.eval();
+  auto device = model.parameters().front().device();
+  eval::ConfusionMeter confusion(test.num_classes());
+  const int64_t n = static_cast<int64_t>(test.size());
+  for (int64_t start = 0; start < n; start += c.train.eval_batch_size) {
+    std::vector<int64_t> idx;
+    for (int64_t i = start; i < std::min(n, start + c.train.eval_batch_size);
+         ++i) {
+      idx.push_back(i);
+    }
+    torch::Tensor y;
+    auto x = eval_batch(views, idx, &y).to(device);
+    confusion.add(model.forward(x).logits, y);
+  }
+  model.train(was_training);
+  return eval::make_report(confusion, train_counts, test.class_names());
+}
+
+void write_embeddings_csv(
+    const std::string& path,
+    models::NetworkImpl& model,
+    const data::Dataset& d,
+    const Config& c) {
+  auto stats = augment::DatasetStats::of(stats_name(c.data), d);
+  auto views = augment::MultiViewDataset(
+      std::shared_ptr<const data::Dataset>(&d, [](const data::Dataset*) {}),
+      {augment::make_recipe(c.data.eval_recipe, stats)});
+  torch::NoGradGuard no_grad;
+  model.eval();
+  auto device = model.parameters().front().device();
+  std::string out;
+  const int64_t n = static_cast<int64_t>(d.size());
+  bool header = false;
+  for (int64_t start = 0; start < n; start += c.train.eval_batch_size) {
+    std::vector<int64_t> idx;
+    for (int64_t i = start; i < std::min(n, start + c.train.eval_batch_size);
+         ++i) {
+      idx.push_back(i);
+    }
+    torch::Tensor y;
+    auto o = model.forward(eval_batch(views, idx, &y).to(device));
+    auto f = o.features.to(torch::kCPU).contiguous();
+    auto z = o.embeddings.defined() ? o.embeddings.to(torch::kCPU).contiguous()
+                                    : torch::empty({f.size(0), 0});
+    if (!header) {
+      out += "label";
+      for (int64_t j = 0; j < f.size(1); ++j) {
+        out += fmt::format(",f{}", j);
+      }
+      for (int64_t j = 0; j < z.size(1); ++j) {
+        out += fmt::format(",z{}", j);
+      }
+      out += '\n';
+      header = true;
+    }
+    auto fa = f.accessor<float, 2>();
+    auto za = z.accessor<float, 2>();
+    auto ya = y.accessor<int64_t, 1>();
+    for (int64_t i = 0; i < f.size(0); ++i) {
+      out += std::to_string(ya[i]);
+      for (int64_t j = 0; j < f.size(1); ++j) {
+        out += fmt::format(",{:.6g}", fa[i][j]);
+      }
+      for (int64_t j = 0; j < z.size(1); ++j) {
+        out += fmt::format(",{:.6g}", za[i][j]);
+      }
+      out += '\n';
+    }
+  }
+  util::atomic_write_text(path, out);
+}
+
+namespace {
+
+// Test hooks (documented in docs/training.md): after global step N the
+// process raises SIGKILL (LTCL_DEBUG_KILL_AT_STEP) or SIGTERM
+// (LTCL_DEBUG_TERM_AT_STEP) on itself, so that tests can cut a run at an
+// exact step. 0 / unset: off.
+int64_t env_step(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::atoll(v) : 0;
+}
+
+}  // namespace
+
+struct Trainer::State {
+  int64_t kill_at = env_step("LTCL_DEBUG_KILL_AT_STEP");
+  int64_t term_at = env_step("LTCL_DEBUG_TERM_AT_STEP");
+  Config config;
+  torch::Device device{torch::kCPU};
+  DataSplits data;
+  std::vector<int64_t> counts;
+  torch::Tensor counts_t;
+  torch::Tensor drw_weights;
+  models::Network model{nullptr};
+  std::unique_ptr<torch::optim::SGD> optimizer;
+  std::shared_ptr<augment::MultiViewDataset> views;
+  data::SamplerPtr sampler;
+  std::unique_ptr<data::Loader> loader;
+
+  // Loss components of one step; "total" is backpropagated.
+  std::map<std::string, torch::Tensor> step(
+      const data::Batch& batch,
+      int64_t epoch) {
+    const auto& c = config.loss;
+    auto y = batch.labels.to(device);
+    std::map<std::string, torch::Tensor> out;
+    if (!is_contrastive_core_method(c.method)) {
+      auto o = model->forward(batch.views[0].to(device));
+      torch::Tensor l;
+      namespace F = losses::functional;
+      if (c.method == "ce") {
+        l = F::cross_entropy(o.logits, y);
+      } else if (c.method == "la") {
+        l = F::logit_adjusted_cross_entropy(
+            o.logits, y, counts_t,
+            losses::LogitAdjustedLossOptions().tau(c.la_tau));
+      } else if (c.method == "bs") {
+        l = F::balanced_softmax_cross_entropy(o.logits, y, counts_t);
+      } else if (c.method == "ldam_drw") {
+        l = F::ldam_loss(
+            o.logits,
+            y,
+            counts_t,
+            losses::LDAMLossOptions()
+                .max_margin(c.ldam_max_margin)
+                .scale(c.ldam_scale),
+            drw_active(c, epoch) ? drw_weights : torch::Tensor());
+      } else {
+        l = F::focal_loss(
+            o.logits, y, losses::FocalLossOptions().gamma(c.focal_gamma));
+      }
+      out[c.method] = l;
+      out["total"] = l;
+      return out;
+    }
+    const int64_t B = batch.labels.size(0);
+    auto x = torch::cat(batch.views, 0).to(device);
+    auto o = model->forward(x);
+    auto logits0 = o.logits.slice(0, 0, B);
+    auto z = torch::stack(
+        {o.embeddings.slice(0, B, 2 * B), o.embeddings.slice(0, 2 * B, 3 * B)},
+        1);
+    auto protos = c.class_complement ? model->prototypes() : torch::Tensor();
+    auto cls = losses::functional::logit_adjusted_cross_entropy(
+        logits0, y, counts_t, losses::LogitAdjustedLossOptions().tau(c.la_tau));
+    auto con = losses::functional::contrastive_loss(
+        z,
+        y,
+        protos,
+        counts_t,
+        losses::ContrastiveLossOptions()
+            .temperature(c.temperature)
+            .class_averaging(c.class_averaging)
+            .class_complement(c.class_complement)
+            .balance(c.balance)
+            .feature_scale(c.feature_scale)
+            .margin_max(c.margin_max));
+    out["la_ce"] = cls;
+    out["contrastive"] = con;
+    out["total"] = c.alpha * cls + c.beta * con;
+    return out;
+  }
+};
+
+Trainer::Trainer(Config config) : s_(std::make_unique<State>()) {
+  validate(config);
+  if (!method_wired(config.loss.method)) {
+    fail(
+        "Trainer - loss.method '{}' is not wired into the training loop yet "
+        "(wired: ce, la, bs, ldam_drw, focal, supcon_la, bcl, bcl_rcl, rcl)",
+        config.loss.method);
+  }
+  if (config.train.amp != "none" || config.train.channels_last) {
+    fail(
+        "Trainer - train.amp '{}' / train.channels_last {} are not wired "
+        "yet; use amp none and channels_last false",
+        config.train.amp,
+        config.train.channels_last);
+  }
+  s_->config = config;
+  util::setup_threads(config.train.threads, config.train.interop_threads);
+  s_->device = pick_device(config.train.device);
+  s_->data = open_data(config.data, config.data.test_split);
+  s_->counts = s_->data.train->class_counts();
+  for (size_t c = 0; c < s_->counts.size(); ++c) {
+    if (s_->counts[c] == 0) {
+      fail(
+          "Trainer - class {} ('{}') has no training image after the "
+          "long-tail selection (lower data.imbalance_factor)",
+          c,
+          s_->data.train->class_names()[c]);
+    }
+  }
+  s_->counts_t = torch::tensor(s_->counts, torch::kLong).to(s_->device);
+  if (config.loss.method == "ldam_drw") {
+    s_->drw_weights =
+        losses::drw_class_weights(s_->counts, config.loss.drw_beta)
+            .to(s_->device);
+  }
+  auto stats = stats_of(config, *s_->data.train);
+  std::vector<augment::Recipe> recipes;
+  for (const auto& name : config.data.views) {
+    recipes.push_back(augment::make_recipe(name, stats));
+  }
+  s_->views = std::make_shared<augment::MultiViewDataset>(
+      s_->data.train, std::move(recipes));
+  data::SamplerOptions so;
+  so.seed = static_cast<uint64_t>(config.train.seed);
+  s_->sampler = data::make_sampler(config.data.sampler, *s_->data.train, so);
+  s_->loader = std::make_unique<data::Loader>(
+      s_->views,
+      s_->sampler,
+      data::LoaderOptions()
+          .batch_size(config.optim.batch_size)
+          .workers(static_cast<int>(config.data.workers))
+          .drop_last(is_contrastive_core_method(config.loss.method))
+          .seed(static_cast<uint64_t>(config.train.seed)));
+  torch::manual_seed(static_cast<uint64_t>(config.train.seed));
+  s_->model = models::Network(network_options(
+      config, s_->data.train->num_classes(), stats.channels));
+  s_->model->to(s_->device);
+  s_->optimizer = make_sgd(*s_->model, config.optim);
+}
+
+Trainer::~Trainer() = default;
+
+const Config& Trainer::config() const {
+  return s_->config;
+}
+
+std::shared_ptr<models::NetworkImpl> Trainer::model() const {
+  return s_->model.ptr();
+}
+
+eval::EvalReport Trainer::evaluate() {
+  return evaluate_model(*s_->model, *s_->data.test, s_->config, s_->counts);
+}
+
+TrainResult Trainer::run(bool resume) {
+  const Config& c = s_->config;
+  fs::path out(c.output.dir);
+  fs::create_directories(out);
+  const std::string last = (out / kLastCheckpoint).string();
+  const std::string best = (out / kBestCheckpoint).string();
+  const std::string config_text = to_yaml(c);
+  util::atomic_write_text((out / "config.yaml").string(), config_text);
+  spdlog::info("config:\n{}", config_text);
+  spdlog::info(
+      "data: {} training images ({} classes, counts {} .. {}), {} test",
+      s_->data.train->size(),
+      s_->counts.size(),
+      *std::max_element(s_->counts.begin(), s_->counts.end()),
+      *std::min_element(s_->counts.begin(), s_->counts.end()),
+      s_->data.test->size());
+
+  Checkpoint state;
+  std::vector<EpochRecord> history;
+  if (resume) {
+    if (!fs::exists(last)) {
+      fail("Trainer::run - --resume: no checkpoint '{}' to resume from", last);
+    }
+    state = load_checkpoint(last, s_->model.ptr().get(), s_->optimizer.get(),
+                            s_->device);
+    if (state.config_yaml != config_text) {
+      spdlog::warn(
+          "the config differs from the one saved in {}; continuing with the "
+          "new one",
+          last);
+    }
+    restore_rng(state);
+    history = history_from(state.history_json);
+    spdlog::info(
+        "resumed from {} at epoch {} step {}", last, state.epoch,
+        state.step_in_epoch);
+  } else {
+    // A fresh run: metrics of an earlier run in this folder go away.
+    std::error_code ec;
+    fs::remove(out / "metrics.jsonl", ec);
+  }
+  state.config_yaml = config_text;
+
+  util::install_stop_handlers();
+  TrainResult result;
+  result.out_dir = out.string();
+  const bool tty = util::stdout_is_tty();
+  eval::EvalReport report;
+  bool have_report = false;
+  s_->model->train();
+
+  auto save_last = [&](int64_t epoch, int64_t step_in_epoch) {
+    state.epoch = epoch;
+    state.step_in_epoch = step_in_epoch;
+    state.samplers["train"] = s_->loader->state().to_vector();
+    state.history_json = history_json(history).dump();
+    capture_rng(state);
+    save_checkpoint(last, *s_->model, s_->optimizer.get(), state);
+  };
+
+  for (int64_t epoch = state.epoch; epoch < c.schedule.epochs; ++epoch) {
+    s_->loader->set_epoch(epoch);
+    int64_t step = 0;
+    if (resume && epoch == state.epoch && state.step_in_epoch > 0) {
+      s_->loader->load_state(
+          data::SamplerState::from_vector(state.samplers["train"]));
+      step = state.step_in_epoch;
+    }
+    int64_t spe = s_->loader->batches_per_epoch();
+    if (c.train.max_steps_per_epoch > 0) {
+      spe = std::min(spe, c.train.max_steps_per_epoch);
+    }
+    if (spe < 1) {
+      fail(
+          "Trainer::run - no full batch in an epoch ({} images, batch {})",
+          s_->data.train->size(),
+          c.optim.batch_size);
+    }
+    std::map<std::string, eval::AverageMeter> meters;
+    util::Progress progress(
+        fmt::format("epoch {}/{}", epoch + 1, c.schedule.epochs),
+        spe,
+        tty,
+        c.train.log_every);
+    auto t0 = std::chrono::steady_clock::now();
+    int64_t images = 0;
+    double lr = 0;
+    while (step < spe) {
+      auto batch = s_->loader->next();
+      if (!batch) {
+        break;
+      }
+      lr = learning_rate(c.schedule, c.optim.lr, epoch, step, spe);
+      set_learning_rate(*s_->optimizer, lr);
+      auto parts = s_->step(*batch, epoch);
+      std::map<std::string, double> values;
+      for (const auto& [k, v] : parts) {
+        values[k] = v.item<double>();
+      }
+      util::check_finite(values, state.global_step, epoch);
+      s_->optimizer->zero_grad();
+      parts["total"].backward();
+      s_->optimizer->step();
+      const int64_t b = batch->labels.size(0);
+      for (const auto& [k, v] : values) {
+        meters[k].add(v, b);
+      }
+      images += b * static_cast<int64_t>(batch->views.size());
+      ++step;
+      ++state.global_step;
+      if (s_->kill_at > 0 && state.global_step == s_->kill_at) {
+        std::raise(SIGKILL);
+      }
+      if (s_->term_at > 0 && state.global_step == s_->term_at) {
+        std::raise(SIGTERM);
+      }
+      progress.update(
+          step,
+          fmt::format("loss {:.4f}  lr {:.4g}", values["total"], lr));
+      if (c.train.checkpoint_every > 0 &&
+          state.global_step % c.train.checkpoint_every == 0 && step < spe) {
+        save_last(epoch, step);
+      }
+      if (util::stop_requested()) {
+        save_last(epoch, step);
+        spdlog::warn(
+            "stopped by signal {} at epoch {} step {}; checkpoint {} written. "
+            "Resume with: ltcl train --config <same config> --out {} --resume",
+            util::stop_signal(),
+            epoch,
+            step,
+            last,
+            out.string());
+        util::remove_stop_handlers();
+        result.stopped = true;
+        result.epochs_done = epoch;
+        result.global_step = state.global_step;
+        return result;
+      }
+    }
+    double secs = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+    EpochRecord rec;
+    rec.epoch = epoch;
+    rec.lr = lr;
+    rec.images_per_s = secs > 0 ? images / secs : 0;
+    std::string loss_text;
+    for (const auto& [k, m] : meters) {
+      rec.losses[k] = m.value();
+      loss_text += fmt::format(" {} {:.4f}", k, m.value());
+    }
+    progress.finish(
+        fmt::format("{} lr {:.4g} {:.0f} img/s", loss_text, lr,
+                    rec.images_per_s));
+    const bool last_epoch = epoch + 1 == c.schedule.epochs;
+    const bool evaluated =
+        (epoch + 1) % c.train.eval_every == 0 || last_epoch;
+    if (evaluated) {
+      report = evaluate();
+      have_report = true;
+      rec.accuracy = {
+          {"top1", report.top1},
+          {"many", report.many},
+          {"medium", report.medium},
+          {"few", report.few}};
+      eval::Scalars extra = {
+          {"epoch", static_cast<double>(epoch + 1)},
+          {"step", static_cast<double>(state.global_step)},
+          {"lr", lr}};
+      for (const auto& [k, v] : rec.losses) {
+        extra["loss_" + k] = v;
+      }
+      eval::append_metrics_jsonl((out / "metrics.jsonl").string(), report,
+                                 extra);
+      spdlog::info(
+          "eval epoch {}: top-1 {:.2f}  many {:.2f}  medium {:.2f}  few {:.2f}",
+          epoch + 1, report.top1, report.many, report.medium, report.few);
+    }
+    history.push_back(rec);
+    s_->loader->set_epoch(epoch + 1);
+    const bool improved = evaluated && report.top1 > state.best_metric;
+    if (improved) {
+      state.best_metric = report.top1;
+      state.best_epoch = epoch + 1;
+    }
+    save_last(epoch + 1, 0);
+    if (improved) {
+      save_checkpoint(best, *s_->model, s_->optimizer.get(), state);
+    }
+    if (c.output.plots) {
+      write_curves((out / "curves.png").string(), history);
+    }
+    result.epochs_done = epoch + 1;
+  }
+  util::remove_stop_handlers();
+  if (!have_report) {
+    report = evaluate();  // resumed after the last evaluation
+  }
+  eval::Scalars extra = {
+      {"epoch", static_cast<double>(c.schedule.epochs)},
+      {"best_top1", state.best_metric},
+      {"best_epoch", static_cast<double>(state.best_epoch)}};
+  eval::write_metrics_json((out / "metrics.json").string(), report, extra);
+  eval::write_per_class_csv((out / "per_class.csv").string(), report);
+  eval::write_confusion_csv((out / "confusion.csv").string(), report);
+  if (c.output.plots) {
+    eval::write_class_accuracy_plot(
+        (out / "per_class.png").string(),
+        report,
+        fmt::format("{} on {}: per-class top-1", c.loss.method,
+                    c.data.dataset));
+    write_curves((out / "curves.png").string(), history);
+  }
+  result.report = report;
+  result.global_step = state.global_step;
+  result.epochs_done = c.schedule.epochs;
+  return result;
+}
+
+SavedModel load_saved_model(
+    const std::string& checkpoint,
+    const std::string& split,
+    const std::string& device) {
+  SavedModel m;
+  auto meta = load_checkpoint(checkpoint, nullptr, nullptr);
+  m.config = parse_config(meta.config_yaml, checkpoint + " (saved config)");
+  if (!split.empty()) {
+    m.config.data.test_split = split;
+  }
+  m.data = open_data(m.config.data, m.config.data.test_split);
+  auto stats = stats_of(m.config, *m.data.train);
+  auto net = models::Network(network_options(
+      m.config, m.data.train->num_classes(), stats.channels));
+  auto dev = pick_device(device);
+  net->to(dev);
+  load_checkpoint(checkpoint, net.ptr().get(), nullptr, dev);
+  m.model = net.ptr();
+  return m;
+}
+
+}  // namespace ltcl::train

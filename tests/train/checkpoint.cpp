@@ -1,0 +1,240 @@
+#include "ltcl/train/checkpoint.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "ltcl/util/atomic_file.h"
+#include "ltcl/util/error.h"
+#include "support.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using ltcl::train::Checkpoint;
+using ltcl::train::load_checkpoint;
+using ltcl::train::save_checkpoint;
+
+torch::nn::Sequential make_model() {
+  return torch::nn::Sequential(
+      torch::nn::Linear(4, 8),
+      torch::nn::BatchNorm1d(8),
+      torch::nn::ReLU(),
+      torch::nn::Linear(8, 3));
+}
+
+void train_steps(
+    torch::nn::Sequential& model,
+    torch::optim::SGD& opt,
+    int steps,
+    int seed) {
+  torch::manual_seed(seed);
+  for (int i = 0; i < steps; ++i) {
+    auto x = torch::randn({6, 4});
+    auto y = torch::randint(0, 3, {6});
+    opt.zero_grad();
+    auto loss = torch::nn::functional::cross_entropy(model->forward(x), y);
+    loss.backward();
+    opt.step();
+  }
+}
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+template <typename F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const ltcl::Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected ltcl::Error";
+  return "";
+}
+
+class CheckpointTest : public ltcl::test::SeededTest {};
+
+TEST_F(CheckpointTest, RoundTripContinuesIdentically) {
+  ltcl::test::TempDir dir;
+  auto a = make_model();
+  torch::optim::SGD opt_a(
+      a->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  train_steps(a, opt_a, 3, 1);
+
+  Checkpoint state;
+  state.epoch = 4;
+  state.step_in_epoch = 17;
+  state.global_step = 123;
+  state.best_metric = 71.5;
+  state.best_epoch = 3;
+  state.config_yaml = "optim:\n  lr: 0.1\n";
+  state.samplers["train"] = {5, 3, 1, 0, -7};
+  state.samplers["balanced"] = {};
+  state.std_rng = "12345 678";
+  state.history_json = "[{\"epoch\":0}]";
+  state.tensors["queue"] = torch::arange(6).reshape({2, 3}).to(torch::kFloat);
+  ltcl::train::capture_rng(state);
+  auto path = (dir / "last.pt").string();
+  save_checkpoint(path, *a, &opt_a, state);
+
+  // A different model and a fresh optimizer take the saved state.
+  torch::manual_seed(99);
+  auto b = make_model();
+  torch::optim::SGD opt_b(
+      b->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  Checkpoint back = load_checkpoint(path, b.ptr().get(), &opt_b);
+  EXPECT_EQ(back.epoch, 4);
+  EXPECT_EQ(back.step_in_epoch, 17);
+  EXPECT_EQ(back.global_step, 123);
+  EXPECT_DOUBLE_EQ(back.best_metric, 71.5);
+  EXPECT_EQ(back.best_epoch, 3);
+  EXPECT_EQ(back.config_yaml, state.config_yaml);
+  EXPECT_EQ(back.samplers["train"], state.samplers["train"]);
+  EXPECT_TRUE(back.samplers.count("balanced"));
+  EXPECT_TRUE(back.samplers["balanced"].empty());
+  EXPECT_EQ(back.std_rng, "12345 678");
+  EXPECT_EQ(back.history_json, state.history_json);
+  EXPECT_TRUE(torch::equal(back.tensors["queue"], state.tensors["queue"]));
+
+  auto pa = a->named_parameters();
+  auto pb = b->named_parameters();
+  for (const auto& kv : pa) {
+    EXPECT_TRUE(torch::equal(kv.value(), pb[kv.key()])) << kv.key();
+  }
+  for (const auto& kv : a->named_buffers()) {
+    EXPECT_TRUE(torch::equal(kv.value(), b->named_buffers()[kv.key()]))
+        << kv.key();
+  }
+  // Momentum buffers came back: the next steps agree exactly.
+  train_steps(a, opt_a, 2, 5);
+  train_steps(b, opt_b, 2, 5);
+  for (const auto& kv : pa) {
+    EXPECT_TRUE(torch::equal(kv.value(), pb[kv.key()])) << kv.key();
+  }
+  // ... and they differ from a fresh optimizer's steps (momentum matters).
+  torch::manual_seed(99);
+  auto c = make_model();
+  torch::optim::SGD opt_c(
+      c->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  load_checkpoint(path, c.ptr().get(), nullptr);
+  train_steps(c, opt_c, 2, 5);
+  EXPECT_FALSE(torch::equal(
+      c->named_parameters()["0.weight"], pa["0.weight"]));
+}
+
+TEST_F(CheckpointTest, RandomStateRestores) {
+  Checkpoint state;
+  ltcl::train::capture_rng(state);
+  auto first = torch::rand({5});
+  ltcl::train::restore_rng(state);
+  auto again = torch::rand({5});
+  EXPECT_TRUE(torch::equal(first, again));
+}
+
+TEST_F(CheckpointTest, CorruptTruncatedAndForeignFilesAreErrors) {
+  ltcl::test::TempDir dir;
+  auto m = make_model();
+  auto good = (dir / "good.pt").string();
+  save_checkpoint(good, *m, nullptr, Checkpoint{});
+
+  std::string bytes = read_all(good);
+  auto truncated = (dir / "truncated.pt").string();
+  std::ofstream(truncated, std::ios::binary)
+      << bytes.substr(0, bytes.size() / 2);
+  std::string msg =
+      error_of([&] { load_checkpoint(truncated, m.ptr().get(), nullptr); });
+  EXPECT_NE(msg.find("truncated.pt"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("corrupt or truncated"), std::string::npos) << msg;
+
+  auto garbage = (dir / "garbage.pt").string();
+  std::ofstream(garbage) << "this is not a checkpoint";
+  msg = error_of([&] { load_checkpoint(garbage, m.ptr().get(), nullptr); });
+  EXPECT_NE(msg.find("garbage.pt"), std::string::npos) << msg;
+
+  auto foreign = (dir / "foreign.pt").string();
+  torch::save(torch::ones({2}), foreign);
+  msg = error_of([&] { load_checkpoint(foreign, m.ptr().get(), nullptr); });
+  EXPECT_NE(msg.find("foreign.pt' is not an ltcl checkpoint"),
+            std::string::npos)
+      << msg;
+
+  msg = error_of(
+      [&] { load_checkpoint((dir / "none.pt").string(), nullptr, nullptr); });
+  EXPECT_NE(msg.find("no checkpoint file"), std::string::npos) << msg;
+
+  // A checkpoint of another architecture does not load silently.
+  torch::nn::Sequential other(torch::nn::Linear(4, 5));
+  msg = error_of([&] { load_checkpoint(good, other.ptr().get(), nullptr); });
+  EXPECT_NE(msg.find("good.pt' does not match the model: '0.weight' has shape [8, 4] in the file, [5, 4] in the model"), std::string::npos) << msg;
+  // Asking for an optimizer state that was not saved.
+  torch::optim::SGD opt(m->parameters(), torch::optim::SGDOptions(0.1));
+  msg = error_of([&] { load_checkpoint(good, m.ptr().get(), &opt); });
+  EXPECT_NE(msg.find("holds no optimizer state"), std::string::npos) << msg;
+}
+
+TEST(AtomicWrite, WriterExceptionKeepsPreviousFile) {
+  ltcl::test::TempDir dir;
+  auto path = (dir / "last.pt").string();
+  ltcl::util::atomic_write_text(path, "old content");
+  EXPECT_THROW(
+      ltcl::util::atomic_write(
+          path,
+          [](const ltcl::util::WriteBytes& write) {
+            write("new par", 7);
+            throw std::runtime_error("crash mid-write");
+          }),
+      std::runtime_error);
+  EXPECT_EQ(read_all(path), "old content");
+  // No temporary file left behind.
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    (void)e;
+    ++files;
+  }
+  EXPECT_EQ(files, 1);
+  ltcl::util::atomic_write_text(path, "new content");
+  EXPECT_EQ(read_all(path), "new content");
+}
+
+TEST_F(CheckpointTest, ProcessDyingMidWriteKeepsPreviousCheckpoint) {
+  ltcl::test::TempDir dir;
+  auto path = (dir / "last.pt").string();
+  auto m = make_model();
+  Checkpoint state;
+  state.epoch = 2;
+  save_checkpoint(path, *m, nullptr, state);
+  std::string before = read_all(path);
+
+  // The child writes half a new file and dies without any clean-up, as
+  // SIGKILL or a power cut would leave it.
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ltcl::util::atomic_write(path, [&](const ltcl::util::WriteBytes& write) {
+      write(before.data(), before.size() / 2);
+      _exit(3);
+    });
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 3);
+  EXPECT_EQ(read_all(path), before);
+  Checkpoint back = load_checkpoint(path, m.ptr().get(), nullptr);
+  EXPECT_EQ(back.epoch, 2);
+}
+
+}  // namespace

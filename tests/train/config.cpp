@@ -1,0 +1,439 @@
+#include "ltcl/train/config.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "ltcl/util/error.h"
+#include "support.h"
+
+namespace {
+
+using ltcl::Error;
+using ltcl::train::Config;
+using ltcl::train::load_config;
+using ltcl::train::parse_config;
+using ltcl::train::to_yaml;
+
+// The message of the ltcl::Error thrown by `f`; fails the test otherwise.
+template <typename F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected ltcl::Error";
+  return "";
+}
+
+void write(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+}
+
+TEST(Config, DefaultsAreValid) {
+  Config c = parse_config("", "empty.yaml");
+  EXPECT_EQ(c.loss.method, "ce");
+  EXPECT_DOUBLE_EQ(c.optim.lr, 0.1);
+  EXPECT_EQ(c.schedule.epochs, 200);
+  EXPECT_NO_THROW(ltcl::train::validate(c));
+}
+
+TEST(Config, ParsesSections) {
+  Config c = parse_config(
+      "data:\n"
+      "  dataset: fashion_mnist\n"
+      "  imbalance_factor: 50\n"
+      "  views: [cifar_weak, simclr, simclr]\n"
+      "loss:\n"
+      "  method: bcl\n"
+      "  alpha: 2\n"
+      "  beta: 0.6\n"
+      "optim:\n"
+      "  lr: 0.15\n"
+      "  nesterov: true\n"
+      "schedule:\n"
+      "  kind: multistep\n"
+      "  epochs: 10\n"
+      "  milestones: [4, 8]\n",
+      "a.yaml");
+  EXPECT_EQ(c.data.dataset, "fashion_mnist");
+  EXPECT_DOUBLE_EQ(c.data.imbalance_factor, 50.0);
+  ASSERT_EQ(c.data.views.size(), 3u);
+  EXPECT_EQ(c.data.views[1], "simclr");
+  EXPECT_EQ(c.loss.method, "bcl");
+  EXPECT_DOUBLE_EQ(c.loss.alpha, 2.0);
+  EXPECT_TRUE(c.optim.nesterov);
+  EXPECT_EQ(c.schedule.milestones, (std::vector<int64_t>{4, 8}));
+}
+
+TEST(Config, MethodPresetsFillUnsetSwitches) {
+  const std::string views = "data: {views: [a, b, b]}\n";
+  Config bcl = parse_config(views + "loss: {method: bcl}\n", "x");
+  EXPECT_TRUE(bcl.loss.class_averaging);
+  EXPECT_TRUE(bcl.loss.class_complement);
+  EXPECT_DOUBLE_EQ(bcl.loss.balance, 0.0);
+  EXPECT_DOUBLE_EQ(bcl.loss.feature_scale, 1.0);
+  Config both = parse_config(views + "loss: {method: bcl_rcl}\n", "x");
+  EXPECT_TRUE(both.loss.class_averaging);
+  EXPECT_DOUBLE_EQ(both.loss.balance, 1.0);
+  EXPECT_GT(both.loss.feature_scale, 1.0);
+  EXPECT_GT(both.loss.margin_max, 0.0);
+  Config rcl = parse_config(views + "loss: {method: rcl}\n", "x");
+  EXPECT_FALSE(rcl.loss.class_averaging);
+  EXPECT_FALSE(rcl.loss.class_complement);
+  EXPECT_DOUBLE_EQ(rcl.loss.balance, 1.0);
+  // An explicit switch wins over the preset (ablations).
+  Config abl = parse_config(
+      views + "loss: {method: bcl_rcl, balance: 0, margin_max: 0.3}\n", "x");
+  EXPECT_DOUBLE_EQ(abl.loss.balance, 0.0);
+  EXPECT_DOUBLE_EQ(abl.loss.margin_max, 0.3);
+  EXPECT_TRUE(abl.loss.class_complement);
+}
+
+TEST(Config, UnknownKeyNamesFileLineAndClosestKey) {
+  std::string msg = error_of([] {
+    parse_config(
+        "optim:\n"
+        "  lr: 0.1\n"
+        "  momentun: 0.9\n",
+        "recipe.yaml");
+  });
+  EXPECT_NE(msg.find("recipe.yaml line 3, column 3"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("'optim.momentun'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'optim.momentum'"), std::string::npos)
+      << msg;
+}
+
+TEST(Config, UnknownSectionSuggestsSection) {
+  std::string msg = error_of([] { parse_config("optm:\n  lr: 1\n", "f.yaml"); });
+  EXPECT_NE(msg.find("f.yaml line 1, column 1"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'optim'"), std::string::npos) << msg;
+}
+
+TEST(Config, WrongTypes) {
+  std::string msg = error_of([] {
+    parse_config(
+        "optim:\n"
+        "  lr: fast\n"
+        "  batch_size: 12.5\n"
+        "  nesterov: maybe\n"
+        "schedule:\n"
+        "  milestones: 3\n",
+        "t.yaml");
+  });
+  EXPECT_NE(msg.find("4 problems"), std::string::npos) << msg;
+  EXPECT_NE(
+      msg.find("t.yaml line 2, column 3: optim.lr (float): expected a "
+               "finite number, got 'fast'"),
+      std::string::npos)
+      << msg;
+  EXPECT_NE(
+      msg.find("optim.batch_size (int): expected an integer, got '12.5'"),
+      std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("optim.nesterov (bool)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("t.yaml line 6"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("schedule.milestones (list of int)"), std::string::npos)
+      << msg;
+}
+
+TEST(Config, BadChoiceNamesClosest) {
+  std::string msg = error_of(
+      [] { parse_config("loss:\n  method: bcl-rcl\n", "c.yaml"); });
+  EXPECT_NE(msg.find("c.yaml line 2, column 3: loss.method"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("closest: 'bcl_rcl'"), std::string::npos) << msg;
+}
+
+TEST(Config, OutOfRangeValues) {
+  std::string msg = error_of([] {
+    parse_config(
+        "optim:\n"
+        "  lr: -0.1\n"
+        "  momentum: 1.0\n"
+        "schedule:\n"
+        "  epochs: 10\n"
+        "  warmup_epochs: 20\n"
+        "data:\n"
+        "  imbalance_factor: 0.5\n",
+        "r.yaml");
+  });
+  EXPECT_NE(
+      msg.find("r.yaml line 2, column 3: optim.lr: must be > 0, got -0.1"),
+      std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("optim.momentum: must be in [0, 1), got 1"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(
+      msg.find("schedule.warmup_epochs: must be in [0, schedule.epochs = "
+               "10], got 20"),
+      std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("data.imbalance_factor: must be >= 1, got 0.5"),
+            std::string::npos)
+      << msg;
+}
+
+TEST(Config, MilestonesMustIncreaseWithinEpochs) {
+  std::string msg = error_of([] {
+    parse_config(
+        "schedule: {kind: multistep, epochs: 10, milestones: [8, 4]}\n",
+        "m.yaml");
+  });
+  EXPECT_NE(msg.find("schedule.milestones: must be strictly increasing"),
+            std::string::npos)
+      << msg;
+  msg = error_of([] {
+    parse_config(
+        "schedule: {kind: multistep, epochs: 10, milestones: [4, 11]}\n",
+        "m.yaml");
+  });
+  EXPECT_NE(msg.find("[1, 10], got [4, 11]"), std::string::npos) << msg;
+}
+
+TEST(Config, MethodConsistency) {
+  // ResCom needs two views.
+  std::string msg = error_of([] {
+    parse_config("loss: {method: rescom}\n", "v.yaml");
+  });
+  EXPECT_NE(
+      msg.find("data.views: loss.method 'rescom' needs 2 view(s), got 1"),
+      std::string::npos)
+      << msg;
+  // BCL needs three.
+  msg = error_of([] {
+    parse_config("loss: {method: bcl}\ndata: {views: [a, b]}\n", "v.yaml");
+  });
+  EXPECT_NE(msg.find("v.yaml line 2, column 8: data.views"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("needs 3 view(s), got 2"), std::string::npos) << msg;
+  // A key of another method would be silently ignored: an error.
+  msg = error_of([] {
+    parse_config("loss:\n  method: ce\n  focal_gamma: 2\n", "g.yaml");
+  });
+  EXPECT_NE(
+      msg.find("g.yaml line 3, column 3: loss.focal_gamma has no effect with "
+               "loss.method 'ce'"),
+      std::string::npos)
+      << msg;
+  // DRW must switch on inside the run.
+  msg = error_of([] {
+    parse_config(
+        "loss: {method: ldam_drw, drw_epoch: 10}\nschedule: {epochs: 10}\n"
+        "model: {classifier: cosine, cosine_scale: 1}\n",
+        "d.yaml");
+  });
+  EXPECT_NE(msg.find("loss.drw_epoch must be < schedule.epochs = 10, got 10"),
+            std::string::npos)
+      << msg;
+  msg = error_of([] {
+    parse_config("loss: {method: ldam_drw, drw_epoch: 1}\n", "l.yaml");
+  });
+  EXPECT_NE(msg.find("'ldam_drw' needs model.classifier cosine"),
+            std::string::npos)
+      << msg;
+  // ResCom's k_pos cannot exceed the queue.
+  msg = error_of([] {
+    parse_config(
+        "loss: {method: rescom, rescom_queue_size: 2, rescom_k_pos: 3}\n"
+        "data: {views: [a, a]}\n",
+        "q.yaml");
+  });
+  EXPECT_NE(msg.find("loss.rescom_k_pos: must be in [1, "
+                     "loss.rescom_queue_size = 2], got 3"),
+            std::string::npos)
+      << msg;
+  // Hybrid builds its own class-balanced branch on the random sampler.
+  msg = error_of([] {
+    parse_config(
+        "loss: {method: hybrid_sc}\n"
+        "data: {views: [a, b, b], sampler: class_balanced}\n",
+        "h.yaml");
+  });
+  EXPECT_NE(msg.find("needs the instance-balanced 'random' sampler"),
+            std::string::npos)
+      << msg;
+  msg = error_of([] {
+    parse_config("optim: {momentum: 0, nesterov: true}\n", "n.yaml");
+  });
+  EXPECT_NE(msg.find("optim.nesterov needs optim.momentum > 0"),
+            std::string::npos)
+      << msg;
+  msg = error_of([] { parse_config("train: {amp: fp16}\n", "a.yaml"); });
+  EXPECT_NE(msg.find("train.amp 'fp16' needs"), std::string::npos) << msg;
+}
+
+TEST(Config, SyntaxErrorNamesLine) {
+  std::string msg = error_of(
+      [] { parse_config("optim:\n  lr: [0.1\n", "s.yaml"); });
+  EXPECT_NE(msg.find("s.yaml line"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("YAML syntax error"), std::string::npos) << msg;
+  msg = error_of([] { parse_config("optim: 3\n", "s.yaml"); });
+  EXPECT_NE(msg.find("section 'optim' must be a mapping"), std::string::npos)
+      << msg;
+}
+
+TEST(Config, Overrides) {
+  Config c = parse_config(
+      "optim: {lr: 0.1}\n",
+      "o.yaml",
+      {"optim.lr=0.5",
+       "train.seed=7",
+       "data.views=[x, y, y]",
+       "loss.method=bcl",
+       "output.dir=/tmp/run a"});
+  EXPECT_DOUBLE_EQ(c.optim.lr, 0.5);
+  EXPECT_EQ(c.train.seed, 7);
+  EXPECT_EQ(c.data.views, (std::vector<std::string>{"x", "y", "y"}));
+  EXPECT_EQ(c.output.dir, "/tmp/run a");
+  EXPECT_TRUE(c.loss.class_averaging);  // preset follows the overridden method
+  std::string msg =
+      error_of([] { parse_config("", "o.yaml", {"optim.lrate=1"}); });
+  EXPECT_NE(
+      msg.find("--set optim.lrate=1: unknown key 'optim.lrate'; did you mean "
+               "'optim.lr'?"),
+      std::string::npos)
+      << msg;
+  msg = error_of([] { parse_config("", "o.yaml", {"optim.lr"}); });
+  EXPECT_NE(msg.find("--set optim.lr: expected key.sub=value"),
+            std::string::npos)
+      << msg;
+  msg = error_of([] { parse_config("", "o.yaml", {"train.seed=-3"}); });
+  EXPECT_NE(msg.find("--set train.seed=-3: train.seed: must be >= 0, got -3"),
+            std::string::npos)
+      << msg;
+}
+
+TEST(Config, RoundTrip) {
+  Config c = parse_config(
+      "data: {dataset: cifar100, views: [cifar_weak, simclr, simclr], "
+      "root: '', test_per_class: 5}\n"
+      "loss: {method: bcl_rcl, alpha: 2, beta: 0.35, temperature: 0.07, "
+      "margin_max: 0.2, feature_scale: 2}\n"
+      "optim: {lr: 0.15, weight_decay: 0.0005, no_decay_bn_bias: true}\n"
+      "schedule: {kind: multistep, epochs: 200, milestones: [120, 160]}\n"
+      "train: {amp: bf16, seed: 3}\n"
+      "output: {dir: 'runs/x y'}\n",
+      "rt.yaml");
+  std::string text = to_yaml(c);
+  Config back = parse_config(text, "printed");
+  EXPECT_EQ(to_yaml(back), text);
+  EXPECT_EQ(back.data.dataset, "cifar100");
+  EXPECT_EQ(back.data.root, "");
+  EXPECT_EQ(back.data.views, c.data.views);
+  EXPECT_DOUBLE_EQ(back.loss.temperature, 0.07);
+  EXPECT_DOUBLE_EQ(back.loss.margin_max, 0.2);
+  EXPECT_DOUBLE_EQ(back.loss.feature_scale, 2.0);
+  EXPECT_DOUBLE_EQ(back.optim.weight_decay, 0.0005);
+  EXPECT_TRUE(back.optim.no_decay_bn_bias);
+  EXPECT_EQ(back.schedule.milestones, (std::vector<int64_t>{120, 160}));
+  EXPECT_EQ(back.train.amp, "bf16");
+  EXPECT_EQ(back.output.dir, "runs/x y");
+  // Keys of other methods are not printed (they would be rejected).
+  EXPECT_EQ(text.find("focal_gamma"), std::string::npos);
+  EXPECT_NE(text.find("margin_max: 0.2"), std::string::npos) << text;
+}
+
+TEST(Config, RoundTripEveryMethod) {
+  for (const char* m :
+       {"ce", "la", "bs", "ldam_drw", "focal", "supcon_la", "bcl", "bcl_rcl",
+        "rcl", "rescom", "hybrid_sc", "hybrid_psc"}) {
+    int64_t v = ltcl::train::required_views(m);
+    std::string views = v == 1 ? "[a]" : v == 2 ? "[a, a]" : "[a, b, b]";
+    std::string model = std::string(m) == "ldam_drw"
+        ? "model: {classifier: cosine, cosine_scale: 1}\n"
+        : "";
+    Config c = parse_config(
+        std::string("loss: {method: ") + m + "}\ndata: {views: " + views +
+            "}\n" + model,
+        "m.yaml");
+    std::string text = to_yaml(c);
+    EXPECT_EQ(to_yaml(parse_config(text, "printed")), text) << m;
+  }
+}
+
+TEST(Config, BaseIncludeAndFileErrors) {
+  ltcl::test::TempDir dir;
+  write(dir / "base.yaml", "optim:\n  lr: 0.2\n  batch_size: 64\n");
+  write(dir / "child.yaml", "base: base.yaml\noptim:\n  lr: 0.3\n");
+  Config c = load_config((dir / "child.yaml").string(), {"optim.momentum=0.5"});
+  EXPECT_DOUBLE_EQ(c.optim.lr, 0.3);  // the child overrides its base
+  EXPECT_EQ(c.optim.batch_size, 64);  // inherited
+  EXPECT_DOUBLE_EQ(c.optim.momentum, 0.5);
+
+  // An error inside the base names the base file and its line.
+  write(dir / "bad_base.yaml", "train:\n  seed: 1\n  sed: 2\n");
+  write(dir / "child2.yaml", "base: bad_base.yaml\n");
+  std::string msg =
+      error_of([&] { load_config((dir / "child2.yaml").string()); });
+  EXPECT_NE(msg.find("bad_base.yaml line 3, column 3"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("did you mean 'train.seed'"), std::string::npos) << msg;
+
+  write(dir / "cycle.yaml", "base: cycle.yaml\n");
+  msg = error_of([&] { load_config((dir / "cycle.yaml").string()); });
+  EXPECT_NE(msg.find("cycle"), std::string::npos) << msg;
+
+  write(dir / "missing_base.yaml", "base: nowhere.yaml\n");
+  msg = error_of([&] { load_config((dir / "missing_base.yaml").string()); });
+  EXPECT_NE(msg.find("missing_base.yaml line 1, column 7"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("nowhere.yaml"), std::string::npos) << msg;
+
+  msg = error_of([&] { load_config((dir / "absent.yaml").string()); });
+  EXPECT_NE(msg.find("cannot open config file"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("absent.yaml"), std::string::npos) << msg;
+}
+
+TEST(Config, EditDistanceAndKeyList) {
+  EXPECT_EQ(ltcl::train::edit_distance("kitten", "sitting"), 3u);
+  EXPECT_EQ(ltcl::train::edit_distance("", "abc"), 3u);
+  EXPECT_EQ(ltcl::train::edit_distance("same", "same"), 0u);
+  const auto& keys = ltcl::train::config_keys();
+  ASSERT_GT(keys.size(), 50u);
+  bool found = false;
+  for (const auto& k : keys) {
+    EXPECT_FALSE(k.help.empty()) << k.key;
+    if (k.key == "optim.lr") {
+      found = true;
+      EXPECT_EQ(k.type, "float");
+      EXPECT_EQ(k.default_value, "0.1");
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+}  // namespace
+
+namespace {
+
+// Every shipped recipe parses and validates, and names its method.
+TEST(Config, EveryRecipeIsValid) {
+  namespace fs = std::filesystem;
+  fs::path root = fs::path(LTCL_TEST_SOURCE_DIR) / "configs";
+  ASSERT_TRUE(fs::is_directory(root)) << root;
+  int checked = 0;
+  std::set<std::string> methods;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (e.path().extension() != ".yaml" ||
+        e.path().filename().string().front() == '_') {
+      continue;
+    }
+    SCOPED_TRACE(e.path().string());
+    Config c = load_config(e.path().string());
+    methods.insert(c.loss.method);
+    EXPECT_EQ(
+        static_cast<int64_t>(c.data.views.size()),
+        ltcl::train::required_views(c.loss.method));
+    ++checked;
+  }
+  EXPECT_GE(checked, 60);  // 12 methods x 5 datasets (+ quick runs)
+  EXPECT_EQ(methods.size(), 12u);
+}
+
+}  // namespace

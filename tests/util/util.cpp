@@ -1,0 +1,94 @@
+#include <csignal>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "ltcl/util/guard.h"
+#include "ltcl/util/progress.h"
+#include "ltcl/util/signals.h"
+
+namespace {
+
+using namespace ltcl::util;
+
+TEST(Progress, RendersBarRateAndEta) {
+  Progress p("epoch 1/2", 100, true);
+  // 25 of 100 in 5 s: 5 it/s, 75 left -> 15 s.
+  EXPECT_EQ(
+      p.render(25, 5.0, "loss 1.5", 8),
+      "epoch 1/2 [##......] 25/100  5.0 it/s  ETA 0:15  loss 1.5");
+  EXPECT_EQ(p.render(0, 0.0, "", 4), "epoch 1/2 [....] 0/100  0.0 it/s  ETA ?");
+  EXPECT_EQ(format_duration(3725), "1:02:05");
+  EXPECT_EQ(format_duration(65), "1:05");
+}
+
+TEST(Progress, PlainModeLogsEveryK) {
+  std::vector<std::string> lines;
+  Progress p("ep", 10, false, 4, [&](const std::string& s) {
+    lines.push_back(s);
+  });
+  for (int i = 1; i <= 10; ++i) {
+    p.update(i, "x");
+  }
+  p.finish();
+  // Steps 1 (first), 5, 9, 10 (last), then the final line.
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_EQ(lines[0].rfind("ep 1/10", 0), 0u) << lines[0];
+  EXPECT_EQ(lines[3].rfind("ep 10/10", 0), 0u) << lines[3];
+  EXPECT_EQ(lines[3].find('['), std::string::npos);  // no bar in logs
+  EXPECT_NE(lines[4].find("done in"), std::string::npos);
+}
+
+TEST(Signals, SigtermSetsTheFlagOnly) {
+  install_stop_handlers();
+  EXPECT_FALSE(stop_requested());
+  std::raise(SIGTERM);  // the process survives: the handler only records
+  EXPECT_TRUE(stop_requested());
+  EXPECT_EQ(stop_signal(), SIGTERM);
+  clear_stop_request();
+  std::raise(SIGINT);
+  EXPECT_EQ(stop_signal(), SIGINT);
+  install_stop_handlers();  // re-install clears
+  EXPECT_FALSE(stop_requested());
+  request_stop(SIGTERM);
+  EXPECT_TRUE(stop_requested());
+  remove_stop_handlers();
+  clear_stop_request();
+}
+
+TEST(Guard, NamesComponentAndStep) {
+  EXPECT_NO_THROW(check_finite({{"ce", 1.0}, {"total", 2.0}}, 3, 0));
+  try {
+    check_finite(
+        {{"ce", 1.0}, {"contrastive", NAN}, {"total", NAN}}, 1234, 5);
+    FAIL() << "expected NonFiniteLoss";
+  } catch (const NonFiniteLoss& e) {
+    EXPECT_EQ(e.component(), "contrastive");
+    EXPECT_EQ(e.step(), 1234);
+    std::string msg = e.what();
+    EXPECT_NE(
+        msg.find("loss component 'contrastive' is nan at step 1234 (epoch 5)"),
+        std::string::npos)
+        << msg;
+  }
+  try {
+    check_finite({{"ce", 1.0}, {"total", INFINITY}}, 7, 0);
+    FAIL();
+  } catch (const ltcl::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'total' is +inf at step 7"),
+              std::string::npos);
+  }
+}
+
+TEST(Threads, SetsCounts) {
+  EXPECT_EQ(setup_threads(2, 1), 2);
+  EXPECT_EQ(torch::get_num_threads(), 2);
+  EXPECT_EQ(setup_threads(1, 1), 1);
+  EXPECT_EQ(torch::get_num_threads(), 1);
+  EXPECT_GE(setup_threads(0, 1), 1);
+  EXPECT_THROW(setup_threads(-1, 1), ltcl::Error);
+}
+
+}  // namespace
