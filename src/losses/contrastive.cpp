@@ -72,8 +72,9 @@ using torch::autograd::variable_list;
 class ContrastiveCore : public torch::autograd::Function<ContrastiveCore> {
  public:
   // anchors [N, D]; protos [C', D] (C' = 0 without class_complement);
-  // y [N], key_labels [N + C']; key_bias [N + C'] or undefined;
-  // anchor_margin [N] or undefined.
+  // y [N], key_labels [N + C']; key_bias [N + C'] or empty (no balance);
+  // anchor_margin [N] or empty (no margin). Empty, not undefined: the
+  // autograd Function records every tensor argument.
   static torch::Tensor forward(
       AutogradContext* ctx,
       const torch::Tensor& anchors,
@@ -84,51 +85,72 @@ class ContrastiveCore : public torch::autograd::Function<ContrastiveCore> {
       const torch::Tensor& anchor_margin,
       bool class_averaging,
       double scale) {
+    // Every full [N, M] pass costs about as much as the matmul here (the
+    // exp several times more), so the forward is written to make few of
+    // them: one exp, the self mask on the diagonal only, scale and bias
+    // folded into addmm, the class-averaging weights as a per-key term plus
+    // a same-class correction.
     const int64_t n = anchors.size(0);
     auto keys = protos.size(0) ? torch::cat({anchors, protos}, 0) : anchors;
     const int64_t m = keys.size(0);
     const auto dtype = anchors.scalar_type();
-    auto is_self =
-        torch::eye(n, m, y.options().dtype(torch::kBool));  // k == i
-    auto same = y.unsqueeze(1) == key_labels.unsqueeze(0);
-    auto positive = same.logical_and(is_self.logical_not()).to(dtype);
+    auto same = (y.unsqueeze(1) == key_labels.unsqueeze(0)).to(dtype);
+    auto positive = same.clone();
+    positive.diagonal().zero_();  // k == i is never a positive
 
-    auto logits = torch::mm(anchors, keys.t()).mul_(scale);  // [N, M]
-    if (key_bias.defined()) {
-      logits.add_(key_bias.unsqueeze(0));
-    }
-    if (anchor_margin.defined()) {
-      logits.sub_(positive * anchor_margin.unsqueeze(1));
-    }
-    // log(w_ik exp(l_ik)); class averaging: w_ik = 1 / (count of y_k in K,
-    // minus 1 when y_k = y_i).
-    torch::Tensor weighted;
-    if (class_averaging) {
-      const int64_t bins = key_labels.max().item<int64_t>() + 1;
-      auto key_count =
-          torch::bincount(key_labels, {}, bins).index({key_labels}).to(dtype);
-      weighted =
-          logits - torch::log((key_count.unsqueeze(0) - same.to(dtype))
-                                  .clamp_min(1));
+    torch::Tensor logits;  // l_ik, [N, M]
+    if (key_bias.numel() > 0) {
+      logits = torch::addmm(
+          key_bias.unsqueeze(0).expand({n, m}),
+          anchors,
+          keys.t(),
+          /*beta=*/1,
+          /*alpha=*/scale);
     } else {
-      weighted = logits.clone();
+      logits = torch::mm(anchors, keys.t()).mul_(scale);
     }
-    weighted.masked_fill_(is_self, -INFINITY);
-    // log D_i by log-sum-exp (row max subtracted); a row with no key at all
-    // (a single anchor, no prototypes) has no positive either: set to 0.
-    auto log_d = torch::logsumexp(weighted, 1, /*keepdim=*/true);
-    log_d.masked_fill_(torch::isfinite(log_d).logical_not(), 0);
-
+    if (anchor_margin.numel() > 0) {
+      logits.addcmul_(positive, anchor_margin.unsqueeze(1), -1);
+    }
     auto num_positive = positive.sum(1, /*keepdim=*/true);
     auto has_positive = (num_positive > 0).to(dtype);
     auto inv_positive = has_positive / num_positive.clamp_min(1);
-    auto per_anchor = has_positive * log_d -
-        (positive * logits).sum(1, /*keepdim=*/true) * inv_positive;
+    auto positive_logit_sum = (positive * logits).sum(1, /*keepdim=*/true);
+
+    // log(w_ik exp(l_ik)). Class averaging: w_ik = 1 / (count of y_k in K,
+    // minus 1 when y_k = y_i) = 1 / count_k, times count_k / (count_k - 1)
+    // on same-class keys (count_k - 1 = 0 only for k = i, masked below).
+    torch::Tensor weighted;
+    if (class_averaging) {
+      const int64_t bins = key_labels.max().item<int64_t>() + 1;
+      auto count =
+          torch::bincount(key_labels, {}, bins).index({key_labels}).to(dtype);
+      auto log_count = torch::log(count);
+      auto correction = torch::log((count - 1).clamp_min(1)) - log_count;
+      weighted = logits - log_count.unsqueeze(0);
+      weighted.addcmul_(same, correction.unsqueeze(0), -1);
+    } else {
+      weighted = logits;  // logits is not needed any more
+    }
+    weighted.diagonal().fill_(-INFINITY);
+    // log D_i by log-sum-exp (row max subtracted). A row with no key at all
+    // (a single anchor, no prototypes) has no positive either: it gives 0.
+    auto row_max = std::get<0>(weighted.max(1, /*keepdim=*/true));
+    row_max.masked_fill_(torch::isfinite(row_max).logical_not(), 0);
+    auto exp_w = weighted.sub_(row_max).exp_();  // in place: [N, M]
+    auto sum_exp = exp_w.sum(1, /*keepdim=*/true);
+    auto log_d = torch::log(sum_exp.clamp_min(
+                     std::numeric_limits<float>::min())) +
+        row_max;
+    auto per_anchor = has_positive * log_d - positive_logit_sum * inv_positive;
     auto loss = per_anchor.mean();
 
-    // G = dL/dl without the 1/N (applied in backward with the incoming grad).
-    auto grad_logits = weighted.sub_(log_d).exp_().mul_(has_positive);
-    grad_logits.sub_(positive.mul_(inv_positive));
+    // G = dL/dl without the 1/N and the scale (applied in backward):
+    // softmax over keys (rows with positives only) minus the positive mask.
+    auto grad_logits =
+        exp_w.mul_(has_positive / sum_exp.clamp_min(
+                                      std::numeric_limits<float>::min()));
+    grad_logits.addcmul_(positive, inv_positive, -1);
     ctx->save_for_backward({anchors, keys, grad_logits});
     ctx->saved_data["scale"] = scale;
     return loss;
@@ -141,9 +163,12 @@ class ContrastiveCore : public torch::autograd::Function<ContrastiveCore> {
     const int64_t n = anchors.size(0);
     const int64_t m = keys.size(0);
     const double scale = ctx->saved_data["scale"].toDouble();
-    auto g = saved[2] * (grad[0] * (scale / static_cast<double>(n)));
-    auto grad_keys = torch::mm(g.t(), anchors);  // [M, D]
-    auto grad_anchors = torch::mm(g, keys).add_(grad_keys.narrow(0, 0, n));
+    // The factor goes on the [N, D] / [M, D] products, not on [N, M] G.
+    auto factor = grad[0] * (scale / static_cast<double>(n));
+    const auto& g = saved[2];
+    auto grad_keys = torch::mm(g.t(), anchors).mul_(factor);  // [M, D]
+    auto grad_anchors =
+        torch::mm(g, keys).mul_(factor).add_(grad_keys.narrow(0, 0, n));
     auto grad_protos = grad_keys.narrow(0, n, m - n);
     return {
         grad_anchors,
@@ -247,12 +272,12 @@ torch::Tensor contrastive_loss(
   const double tau = options.temperature();
   // Constant (feature-independent) parts of l_ik: b log pi_{y_k} per key and
   // m_{y_i} per anchor (applied on positive pairs only).
-  torch::Tensor key_bias;
+  auto key_bias = torch::empty({0}, features.options());
   if (options.balance() != 0) {
     key_bias = options.balance() *
         detail::log_prior(class_counts, anchors).index({key_labels});
   }
-  torch::Tensor anchor_margin;
+  auto anchor_margin = torch::empty({0}, features.options());
   if (options.margin_max() > 0) {
     anchor_margin = (rcl_margins(class_counts, options.margin_max()) / tau)
                         .to(features.device(), dtype)
