@@ -19,4 +19,7 @@ void add_data_preview_command(CLI::App& data);
 // `ltcl bench loader` (apps/cmd_augment.cpp).
 void add_bench_loader_command(CLI::App& bench);
 
+// `ltcl compare RUN...` (apps/cmd_compare.cpp).
+void add_compare_command(CLI::App& app);
+
 }  // namespace ltcl::apps
