@@ -1,18 +1,18 @@
 #include "ltcl/train/trainer.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
-#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
-#include <torch/torch.h>
 
 #include "ltcl/augment/multi_view.h"
 #include "ltcl/augment/recipe.h"
@@ -20,6 +20,9 @@
 #include "ltcl/data/loader.h"
 #include "ltcl/data/open.h"
 #include "ltcl/data/sampler.h"
+#include "ltcl/dist/collectives.h"
+#include "ltcl/dist/context.h"
+#include "ltcl/dist/sync_batchnorm.h"
 #include "ltcl/eval/plot.h"
 #include "ltcl/losses/classification.h"
 #include "ltcl/losses/contrastive.h"
@@ -65,11 +68,11 @@ data::DatasetSpec spec_of(const DataConfig& c, const std::string& split) {
     fail("data.root: dataset '{}' needs a data folder (data.root)", c.dataset);
   }
   if (c.dataset == "list") {
-    const std::string& list = split == c.train_split ? c.train_list
-                                                     : c.test_list;
+    const std::string& list =
+        split == c.train_split ? c.train_list : c.test_list;
     s.list_file = fs::path(list).is_absolute()
-        ? list
-        : (fs::path(c.root) / list).string();
+                      ? list
+                      : (fs::path(c.root) / list).string();
   }
   return s;
 }
@@ -108,23 +111,22 @@ torch::Tensor eval_batch(
   const int64_t per = static_cast<int64_t>(r.channels) * r.height * r.width;
   float* xp = x.data_ptr<float>();
   int64_t* yp = y.data_ptr<int64_t>();
-  at::parallel_for(0, static_cast<int64_t>(indices.size()), 1, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      float* out = xp + i * per;
-      augment::DrawKey key;
-      key.position = indices[i];
-      key.index = indices[i];
-      yp[i] = views.fill(key, &out);
-    }
-  });
+  at::parallel_for(
+      0, static_cast<int64_t>(indices.size()), 1, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          float* out = xp + i * per;
+          augment::DrawKey key;
+          key.position = indices[i];
+          key.index = indices[i];
+          yp[i] = views.fill(key, &out);
+        }
+      });
   *labels = y;
   return x;
 }
 
 models::NetworkOptions network_options(
-    const Config& c,
-    int64_t num_classes,
-    int64_t channels) {
+    const Config& c, int64_t num_classes, int64_t channels) {
   bool contrastive = is_contrastive_core_method(c.loss.method);
   return models::NetworkOptions()
       .arch(c.model.arch)
@@ -221,7 +223,7 @@ void write_curves(const std::string& path, const std::vector<EpochRecord>& h) {
 
 bool method_wired_impl(const std::string& m) {
   return m == "ce" || m == "la" || m == "bs" || m == "ldam_drw" ||
-      m == "focal" || is_contrastive_core_method(m);
+         m == "focal" || is_contrastive_core_method(m);
 }
 
 }  // namespace
@@ -348,10 +350,80 @@ namespace {
 // process raises SIGKILL (LTCL_DEBUG_KILL_AT_STEP) or SIGTERM
 // (LTCL_DEBUG_TERM_AT_STEP) on itself, so that tests can cut a run at an
 // exact step. 0 / unset: off.
+// In a data-parallel job, LTCL_DEBUG_KILL_RANK=r restricts both hooks to
+// rank r (unset: every rank).
 int64_t env_step(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::atoll(v) : 0;
 }
+
+bool debug_hook_rank(int rank) {
+  const char* v = std::getenv("LTCL_DEBUG_KILL_RANK");
+  return v == nullptr || std::atoi(v) == rank;
+}
+
+// Sampler states in checkpoints are GLOBAL: {epoch, draws taken by all ranks
+// together, ...} (pairs of epoch / position for multi-sampler states). Rank r
+// of W has taken position / W draws of the epoch's global sequence (ranks
+// take draws r, r + W, ...; every rank advances by the same local batch per
+// step), so a state maps to any world size W' that divides the global
+// position -- always the case at a step boundary, since the global batch is
+// a multiple of W'.
+std::vector<int64_t> to_global_state(std::vector<int64_t> v, int world) {
+  for (size_t i = 1; i < v.size(); i += 2) {
+    v[i] *= world;
+  }
+  return v;
+}
+
+std::vector<int64_t> to_local_state(std::vector<int64_t> v, int world) {
+  for (size_t i = 1; i < v.size(); i += 2) {
+    if (v[i] % world != 0) {
+      fail(
+          "Trainer::run - --resume: the checkpoint's sampler position {} is "
+          "not divisible by the world size {}",
+          v[i],
+          world);
+    }
+    v[i] /= world;
+  }
+  return v;
+}
+
+}  // namespace
+
+// The contrastive losses see the whole global batch: every rank's features
+// [B_local, V, D] and labels [B_local], concatenated in rank order. The
+// features' gradient flows back to this rank's slice, summed over the ranks'
+// losses (all_gather_with_grad); each rank then computes the loss of the
+// whole global batch, and averaging the parameter gradients over ranks gives
+// exactly the single-process gradient (docs/distributed.md). World 1: the
+// inputs unchanged.
+ContrastiveBatch gather_for_contrastive(
+    const dist::Context& ctx,
+    const torch::Tensor& features,
+    const torch::Tensor& labels) {
+  if (!ctx.distributed()) {
+    return {features, labels};
+  }
+  return {dist::all_gather_with_grad(ctx, features), ctx.all_gather(labels)};
+}
+
+// The detached variant for memory queues (ResCom): the first-view embeddings
+// and labels of every rank, no gradient, so that each rank's queue receives
+// the whole global batch in the same order.
+ContrastiveBatch gather_for_queue(
+    const dist::Context& ctx,
+    const torch::Tensor& embeddings,
+    const torch::Tensor& labels) {
+  if (!ctx.distributed()) {
+    return {embeddings.detach(), labels};
+  }
+  return {
+      ctx.all_gather(embeddings.detach().contiguous()), ctx.all_gather(labels)};
+}
+
+namespace {}  // namespace
 
 }  // namespace
 
@@ -359,6 +431,8 @@ struct Trainer::State {
   int64_t kill_at = env_step("LTCL_DEBUG_KILL_AT_STEP");
   int64_t term_at = env_step("LTCL_DEBUG_TERM_AT_STEP");
   Config config;
+  dist::Context ctx;
+  std::unique_ptr<dist::GradReducer> reducer;
   torch::Device device{torch::kCPU};
   DataSplits data;
   std::vector<int64_t> counts;
@@ -372,8 +446,7 @@ struct Trainer::State {
 
   // Loss components of one step; "total" is backpropagated.
   std::map<std::string, torch::Tensor> step(
-      const data::Batch& batch,
-      int64_t epoch) {
+      const data::Batch& batch, int64_t epoch) {
     const auto& c = config.loss;
     auto y = batch.labels.to(device);
     std::map<std::string, torch::Tensor> out;
@@ -385,7 +458,9 @@ struct Trainer::State {
         l = F::cross_entropy(o.logits, y);
       } else if (c.method == "la") {
         l = F::logit_adjusted_cross_entropy(
-            o.logits, y, counts_t,
+            o.logits,
+            y,
+            counts_t,
             losses::LogitAdjustedLossOptions().tau(c.la_tau));
       } else if (c.method == "bs") {
         l = F::balanced_softmax_cross_entropy(o.logits, y, counts_t);
@@ -413,12 +488,16 @@ struct Trainer::State {
     auto z = torch::stack(
         {o.embeddings.slice(0, B, 2 * B), o.embeddings.slice(0, 2 * B, 3 * B)},
         1);
+    // Global batch for the contrastive term (identity in one process).
+    auto global = gather_for_contrastive(ctx, z, y);
     auto protos = c.class_complement ? model->prototypes() : torch::Tensor();
+    // The classification term is the local mean; the ranks' gradient average
+    // makes it the global mean (equal local batches).
     auto cls = losses::functional::logit_adjusted_cross_entropy(
         logits0, y, counts_t, losses::LogitAdjustedLossOptions().tau(c.la_tau));
     auto con = losses::functional::contrastive_loss(
-        z,
-        y,
+        global.features,
+        global.labels,
         protos,
         counts_t,
         losses::ContrastiveLossOptions()
@@ -435,8 +514,18 @@ struct Trainer::State {
   }
 };
 
-Trainer::Trainer(Config config) : s_(std::make_unique<State>()) {
+Trainer::Trainer(Config config, dist::Context ctx)
+    : s_(std::make_unique<State>()) {
   validate(config);
+  const int world = ctx.world_size();
+  if (config.optim.batch_size % world != 0) {
+    fail(
+        "optim.batch_size: the global batch {} is not divisible by the world "
+        "size {} (each rank takes batch / world)",
+        config.optim.batch_size,
+        world);
+  }
+  s_->ctx = ctx;
   if (!method_wired(config.loss.method)) {
     fail(
         "Trainer - loss.method '{}' is not wired into the training loop yet "
@@ -453,6 +542,13 @@ Trainer::Trainer(Config config) : s_(std::make_unique<State>()) {
   s_->config = config;
   util::setup_threads(config.train.threads, config.train.interop_threads);
   s_->device = pick_device(config.train.device);
+  if (s_->device.is_cuda() && ctx.distributed()) {
+    // One GPU per process: LOCAL_RANK selects it.
+    auto n = static_cast<int>(torch::cuda::device_count());
+    s_->device = torch::Device(
+        torch::kCUDA,
+        static_cast<c10::DeviceIndex>(ctx.local_rank() % std::max(1, n)));
+  }
   s_->data = open_data(config.data, config.data.test_split);
   s_->counts = s_->data.train->class_counts();
   for (size_t c = 0; c < s_->counts.size(); ++c) {
@@ -479,19 +575,39 @@ Trainer::Trainer(Config config) : s_(std::make_unique<State>()) {
       s_->data.train, std::move(recipes));
   data::SamplerOptions so;
   so.seed = static_cast<uint64_t>(config.train.seed);
+  so.rank = ctx.rank();
+  so.world_size = world;
   s_->sampler = data::make_sampler(config.data.sampler, *s_->data.train, so);
   s_->loader = std::make_unique<data::Loader>(
       s_->views,
       s_->sampler,
       data::LoaderOptions()
-          .batch_size(config.optim.batch_size)
+          .batch_size(config.optim.batch_size / world)
           .workers(static_cast<int>(config.data.workers))
           .drop_last(is_contrastive_core_method(config.loss.method))
           .seed(static_cast<uint64_t>(config.train.seed)));
   torch::manual_seed(static_cast<uint64_t>(config.train.seed));
-  s_->model = models::Network(network_options(
-      config, s_->data.train->num_classes(), stats.channels));
+  s_->model = models::Network(
+      network_options(config, s_->data.train->num_classes(), stats.channels));
   s_->model->to(s_->device);
+  if (ctx.distributed()) {
+    // Same initial weights everywhere (rank 0's), SyncBN on request, and
+    // gradient averaging in buckets overlapped with backward.
+    dist::broadcast_module(ctx, *s_->model);
+    if (config.dist.sync_bn) {
+      int n = dist::enable_sync_batchnorm(*s_->model, ctx);
+      if (n == 0) {
+        spdlog::warn(
+            "dist.sync_bn: model '{}' has no SyncBatchNorm layer; BatchNorm "
+            "statistics stay per rank",
+            config.model.arch);
+      }
+    }
+    s_->reducer = std::make_unique<dist::GradReducer>(
+        ctx,
+        s_->model->parameters(),
+        dist::GradReducerOptions().bucket_cap_mb(config.dist.bucket_mb));
+  }
   s_->optimizer = make_sgd(*s_->model, config.optim);
 }
 
@@ -511,13 +627,28 @@ eval::EvalReport Trainer::evaluate() {
 
 TrainResult Trainer::run(bool resume) {
   const Config& c = s_->config;
+  const dist::Context& ctx = s_->ctx;
+  const bool main = ctx.is_main();  // evaluates, logs, writes files
+  const int world = ctx.world_size();
   fs::path out(c.output.dir);
-  fs::create_directories(out);
   const std::string last = (out / kLastCheckpoint).string();
   const std::string best = (out / kBestCheckpoint).string();
   const std::string config_text = to_yaml(c);
-  util::atomic_write_text((out / "config.yaml").string(), config_text);
-  spdlog::info("config:\n{}", config_text);
+  if (main) {
+    fs::create_directories(out);
+    util::atomic_write_text((out / "config.yaml").string(), config_text);
+    spdlog::info("config:\n{}", config_text);
+    if (ctx.distributed()) {
+      spdlog::info(
+          "data parallel: {} ranks ({}), {} images per rank per step, "
+          "sync_bn {}, timeout {} s",
+          world,
+          ctx.backend_name(),
+          c.optim.batch_size / world,
+          c.dist.sync_bn,
+          c.dist.timeout_s);
+    }
+  }
   spdlog::info(
       "data: {} training images ({} classes, counts {} .. {}), {} test",
       s_->data.train->size(),
@@ -529,12 +660,13 @@ TrainResult Trainer::run(bool resume) {
   Checkpoint state;
   std::vector<EpochRecord> history;
   if (resume) {
+    // Every rank reads last.pt (a shared folder across machines).
     if (!fs::exists(last)) {
       fail("Trainer::run - --resume: no checkpoint '{}' to resume from", last);
     }
-    state = load_checkpoint(last, s_->model.ptr().get(), s_->optimizer.get(),
-                            s_->device);
-    if (state.config_yaml != config_text) {
+    state = load_checkpoint(
+        last, s_->model.ptr().get(), s_->optimizer.get(), s_->device);
+    if (main && state.config_yaml != config_text) {
       spdlog::warn(
           "the config differs from the one saved in {}; continuing with the "
           "new one",
@@ -543,9 +675,11 @@ TrainResult Trainer::run(bool resume) {
     restore_rng(state);
     history = history_from(state.history_json);
     spdlog::info(
-        "resumed from {} at epoch {} step {}", last, state.epoch,
+        "resumed from {} at epoch {} step {}",
+        last,
+        state.epoch,
         state.step_in_epoch);
-  } else {
+  } else if (main) {
     // A fresh run: metrics of an earlier run in this folder go away.
     std::error_code ec;
     fs::remove(out / "metrics.jsonl", ec);
@@ -555,26 +689,32 @@ TrainResult Trainer::run(bool resume) {
   util::install_stop_handlers();
   TrainResult result;
   result.out_dir = out.string();
-  const bool tty = util::stdout_is_tty();
+  const bool tty = main && util::stdout_is_tty();
   eval::EvalReport report;
   bool have_report = false;
   s_->model->train();
 
+  // Rank 0 writes (atomically); the others wait for it on a barrier, so no
+  // rank runs ahead of a checkpoint that may fail.
   auto save_last = [&](int64_t epoch, int64_t step_in_epoch) {
     state.epoch = epoch;
     state.step_in_epoch = step_in_epoch;
-    state.samplers["train"] = s_->loader->state().to_vector();
+    state.samplers["train"] =
+        to_global_state(s_->loader->state().to_vector(), world);
     state.history_json = history_json(history).dump();
     capture_rng(state);
-    save_checkpoint(last, *s_->model, s_->optimizer.get(), state);
+    if (main) {
+      save_checkpoint(last, *s_->model, s_->optimizer.get(), state);
+    }
+    ctx.barrier();
   };
 
   for (int64_t epoch = state.epoch; epoch < c.schedule.epochs; ++epoch) {
     s_->loader->set_epoch(epoch);
     int64_t step = 0;
     if (resume && epoch == state.epoch && state.step_in_epoch > 0) {
-      s_->loader->load_state(
-          data::SamplerState::from_vector(state.samplers["train"]));
+      s_->loader->load_state(data::SamplerState::from_vector(
+          to_local_state(state.samplers["train"], world)));
       step = state.step_in_epoch;
     }
     int64_t spe = s_->loader->batches_per_epoch();
@@ -604,35 +744,58 @@ TrainResult Trainer::run(bool resume) {
       lr = learning_rate(c.schedule, c.optim.lr, epoch, step, spe);
       set_learning_rate(*s_->optimizer, lr);
       auto parts = s_->step(*batch, epoch);
-      std::map<std::string, double> values;
-      for (const auto& [k, v] : parts) {
-        values[k] = v.item<double>();
+      // One all-reduce per step: the loss components (rank means are
+      // logged) and the stop flag (all ranks stop at the same step).
+      auto flat = torch::empty(
+          {static_cast<int64_t>(parts.size()) + 1}, torch::kDouble);
+      {
+        int64_t i = 0;
+        for (const auto& [k, v] : parts) {
+          flat[i++] = v.detach().to(torch::kCPU, torch::kDouble).item();
+        }
+        flat[i] = util::stop_requested() ? 1.0 : 0.0;
       }
+      ctx.all_reduce(flat, dist::ReduceOp::kSum);
+      std::map<std::string, double> values;
+      {
+        auto fa = flat.accessor<double, 1>();
+        int64_t i = 0;
+        for (const auto& kv : parts) {
+          values[kv.first] = fa[i++] / world;
+        }
+      }
+      const bool stop = flat[flat.size(0) - 1].item<double>() > 0;
       util::check_finite(values, state.global_step, epoch);
       s_->optimizer->zero_grad();
       parts["total"].backward();
+      if (s_->reducer) {
+        s_->reducer->synchronize();  // gradient average over the ranks
+      }
       s_->optimizer->step();
-      const int64_t b = batch->labels.size(0);
+      const int64_t b = batch->labels.size(0) * world;
       for (const auto& [k, v] : values) {
         meters[k].add(v, b);
       }
       images += b * static_cast<int64_t>(batch->views.size());
       ++step;
       ++state.global_step;
-      if (s_->kill_at > 0 && state.global_step == s_->kill_at) {
+      if (s_->kill_at > 0 && state.global_step == s_->kill_at &&
+          debug_hook_rank(ctx.rank())) {
         std::raise(SIGKILL);
       }
-      if (s_->term_at > 0 && state.global_step == s_->term_at) {
+      if (s_->term_at > 0 && state.global_step == s_->term_at &&
+          debug_hook_rank(ctx.rank())) {
         std::raise(SIGTERM);
       }
-      progress.update(
-          step,
-          fmt::format("loss {:.4f}  lr {:.4g}", values["total"], lr));
+      if (main) {
+        progress.update(
+            step, fmt::format("loss {:.4f}  lr {:.4g}", values["total"], lr));
+      }
       if (c.train.checkpoint_every > 0 &&
           state.global_step % c.train.checkpoint_every == 0 && step < spe) {
         save_last(epoch, step);
       }
-      if (util::stop_requested()) {
+      if (stop) {
         save_last(epoch, step);
         spdlog::warn(
             "stopped by signal {} at epoch {} step {}; checkpoint {} written. "
@@ -649,9 +812,9 @@ TrainResult Trainer::run(bool resume) {
         return result;
       }
     }
-    double secs = std::chrono::duration<double>(
-                      std::chrono::steady_clock::now() - t0)
-                      .count();
+    double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count();
     EpochRecord rec;
     rec.epoch = epoch;
     rec.lr = lr;
@@ -661,13 +824,13 @@ TrainResult Trainer::run(bool resume) {
       rec.losses[k] = m.value();
       loss_text += fmt::format(" {} {:.4f}", k, m.value());
     }
-    progress.finish(
-        fmt::format("{} lr {:.4g} {:.0f} img/s", loss_text, lr,
-                    rec.images_per_s));
+    if (main) {
+      progress.finish(fmt::format(
+          "{} lr {:.4g} {:.0f} img/s", loss_text, lr, rec.images_per_s));
+    }
     const bool last_epoch = epoch + 1 == c.schedule.epochs;
-    const bool evaluated =
-        (epoch + 1) % c.train.eval_every == 0 || last_epoch;
-    if (evaluated) {
+    const bool evaluated = (epoch + 1) % c.train.eval_every == 0 || last_epoch;
+    if (evaluated && main) {
       report = evaluate();
       have_report = true;
       rec.accuracy = {
@@ -682,15 +845,19 @@ TrainResult Trainer::run(bool resume) {
       for (const auto& [k, v] : rec.losses) {
         extra["loss_" + k] = v;
       }
-      eval::append_metrics_jsonl((out / "metrics.jsonl").string(), report,
-                                 extra);
+      eval::append_metrics_jsonl(
+          (out / "metrics.jsonl").string(), report, extra);
       spdlog::info(
           "eval epoch {}: top-1 {:.2f}  many {:.2f}  medium {:.2f}  few {:.2f}",
-          epoch + 1, report.top1, report.many, report.medium, report.few);
+          epoch + 1,
+          report.top1,
+          report.many,
+          report.medium,
+          report.few);
     }
     history.push_back(rec);
     s_->loader->set_epoch(epoch + 1);
-    const bool improved = evaluated && report.top1 > state.best_metric;
+    const bool improved = main && evaluated && report.top1 > state.best_metric;
     if (improved) {
       state.best_metric = report.top1;
       state.best_epoch = epoch + 1;
@@ -699,12 +866,20 @@ TrainResult Trainer::run(bool resume) {
     if (improved) {
       save_checkpoint(best, *s_->model, s_->optimizer.get(), state);
     }
-    if (c.output.plots) {
+    if (main && c.output.plots) {
       write_curves((out / "curves.png").string(), history);
     }
     result.epochs_done = epoch + 1;
   }
   util::remove_stop_handlers();
+  if (!main) {
+    // Wait for rank 0's final evaluation and reports (a failure there shows
+    // up here as a barrier error rather than a silent exit).
+    ctx.barrier();
+    result.global_step = state.global_step;
+    result.epochs_done = c.schedule.epochs;
+    return result;
+  }
   if (!have_report) {
     report = evaluate();  // resumed after the last evaluation
   }
@@ -719,13 +894,14 @@ TrainResult Trainer::run(bool resume) {
     eval::write_class_accuracy_plot(
         (out / "per_class.png").string(),
         report,
-        fmt::format("{} on {}: per-class top-1", c.loss.method,
-                    c.data.dataset));
+        fmt::format(
+            "{} on {}: per-class top-1", c.loss.method, c.data.dataset));
     write_curves((out / "curves.png").string(), history);
   }
   result.report = report;
   result.global_step = state.global_step;
   result.epochs_done = c.schedule.epochs;
+  ctx.barrier();
   return result;
 }
 
@@ -741,8 +917,8 @@ SavedModel load_saved_model(
   }
   m.data = open_data(m.config.data, m.config.data.test_split);
   auto stats = stats_of(m.config, *m.data.train);
-  auto net = models::Network(network_options(
-      m.config, m.data.train->num_classes(), stats.channels));
+  auto net = models::Network(
+      network_options(m.config, m.data.train->num_classes(), stats.channels));
   auto dev = pick_device(device);
   net->to(dev);
   load_checkpoint(checkpoint, net.ptr().get(), nullptr, dev);
