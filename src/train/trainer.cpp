@@ -1,18 +1,18 @@
 #include "ltcl/train/trainer.h"
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-#include <torch/torch.h>
-
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <csignal>
 #include <cstdlib>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
+
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
 
 #include "ltcl/augment/multi_view.h"
 #include "ltcl/augment/recipe.h"
@@ -68,11 +68,11 @@ data::DatasetSpec spec_of(const DataConfig& c, const std::string& split) {
     fail("data.root: dataset '{}' needs a data folder (data.root)", c.dataset);
   }
   if (c.dataset == "list") {
-    const std::string& list =
-        split == c.train_split ? c.train_list : c.test_list;
+    const std::string& list = split == c.train_split ? c.train_list
+                                                     : c.test_list;
     s.list_file = fs::path(list).is_absolute()
-                      ? list
-                      : (fs::path(c.root) / list).string();
+        ? list
+        : (fs::path(c.root) / list).string();
   }
   return s;
 }
@@ -111,22 +111,23 @@ torch::Tensor eval_batch(
   const int64_t per = static_cast<int64_t>(r.channels) * r.height * r.width;
   float* xp = x.data_ptr<float>();
   int64_t* yp = y.data_ptr<int64_t>();
-  at::parallel_for(
-      0, static_cast<int64_t>(indices.size()), 1, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) {
-          float* out = xp + i * per;
-          augment::DrawKey key;
-          key.position = indices[i];
-          key.index = indices[i];
-          yp[i] = views.fill(key, &out);
-        }
-      });
+  at::parallel_for(0, static_cast<int64_t>(indices.size()), 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      float* out = xp + i * per;
+      augment::DrawKey key;
+      key.position = indices[i];
+      key.index = indices[i];
+      yp[i] = views.fill(key, &out);
+    }
+  });
   *labels = y;
   return x;
 }
 
 models::NetworkOptions network_options(
-    const Config& c, int64_t num_classes, int64_t channels) {
+    const Config& c,
+    int64_t num_classes,
+    int64_t channels) {
   bool contrastive = is_contrastive_core_method(c.loss.method);
   return models::NetworkOptions()
       .arch(c.model.arch)
@@ -223,7 +224,7 @@ void write_curves(const std::string& path, const std::vector<EpochRecord>& h) {
 
 bool method_wired_impl(const std::string& m) {
   return m == "ce" || m == "la" || m == "bs" || m == "ldam_drw" ||
-         m == "focal" || is_contrastive_core_method(m);
+      m == "focal" || is_contrastive_core_method(m);
 }
 
 }  // namespace
@@ -419,13 +420,9 @@ ContrastiveBatch gather_for_queue(
   if (!ctx.distributed()) {
     return {embeddings.detach(), labels};
   }
-  return {
-      ctx.all_gather(embeddings.detach().contiguous()), ctx.all_gather(labels)};
+  return {ctx.all_gather(embeddings.detach().contiguous()),
+          ctx.all_gather(labels)};
 }
-
-namespace {}  // namespace
-
-}  // namespace
 
 struct Trainer::State {
   int64_t kill_at = env_step("LTCL_DEBUG_KILL_AT_STEP");
@@ -446,7 +443,8 @@ struct Trainer::State {
 
   // Loss components of one step; "total" is backpropagated.
   std::map<std::string, torch::Tensor> step(
-      const data::Batch& batch, int64_t epoch) {
+      const data::Batch& batch,
+      int64_t epoch) {
     const auto& c = config.loss;
     auto y = batch.labels.to(device);
     std::map<std::string, torch::Tensor> out;
@@ -458,9 +456,7 @@ struct Trainer::State {
         l = F::cross_entropy(o.logits, y);
       } else if (c.method == "la") {
         l = F::logit_adjusted_cross_entropy(
-            o.logits,
-            y,
-            counts_t,
+            o.logits, y, counts_t,
             losses::LogitAdjustedLossOptions().tau(c.la_tau));
       } else if (c.method == "bs") {
         l = F::balanced_softmax_cross_entropy(o.logits, y, counts_t);
@@ -587,8 +583,8 @@ Trainer::Trainer(Config config, dist::Context ctx)
           .drop_last(is_contrastive_core_method(config.loss.method))
           .seed(static_cast<uint64_t>(config.train.seed)));
   torch::manual_seed(static_cast<uint64_t>(config.train.seed));
-  s_->model = models::Network(
-      network_options(config, s_->data.train->num_classes(), stats.channels));
+  s_->model = models::Network(network_options(
+      config, s_->data.train->num_classes(), stats.channels));
   s_->model->to(s_->device);
   if (ctx.distributed()) {
     // Same initial weights everywhere (rank 0's), SyncBN on request, and
@@ -664,8 +660,8 @@ TrainResult Trainer::run(bool resume) {
     if (!fs::exists(last)) {
       fail("Trainer::run - --resume: no checkpoint '{}' to resume from", last);
     }
-    state = load_checkpoint(
-        last, s_->model.ptr().get(), s_->optimizer.get(), s_->device);
+    state = load_checkpoint(last, s_->model.ptr().get(), s_->optimizer.get(),
+                            s_->device);
     if (main && state.config_yaml != config_text) {
       spdlog::warn(
           "the config differs from the one saved in {}; continuing with the "
@@ -675,9 +671,7 @@ TrainResult Trainer::run(bool resume) {
     restore_rng(state);
     history = history_from(state.history_json);
     spdlog::info(
-        "resumed from {} at epoch {} step {}",
-        last,
-        state.epoch,
+        "resumed from {} at epoch {} step {}", last, state.epoch,
         state.step_in_epoch);
   } else if (main) {
     // A fresh run: metrics of an earlier run in this folder go away.
@@ -749,11 +743,12 @@ TrainResult Trainer::run(bool resume) {
       auto flat = torch::empty(
           {static_cast<int64_t>(parts.size()) + 1}, torch::kDouble);
       {
+        auto fa = flat.accessor<double, 1>();
         int64_t i = 0;
-        for (const auto& [k, v] : parts) {
-          flat[i++] = v.detach().to(torch::kCPU, torch::kDouble).item();
+        for (const auto& kv : parts) {
+          fa[i++] = kv.second.item<double>();
         }
-        flat[i] = util::stop_requested() ? 1.0 : 0.0;
+        fa[i] = util::stop_requested() ? 1.0 : 0.0;
       }
       ctx.all_reduce(flat, dist::ReduceOp::kSum);
       std::map<std::string, double> values;
@@ -789,7 +784,8 @@ TrainResult Trainer::run(bool resume) {
       }
       if (main) {
         progress.update(
-            step, fmt::format("loss {:.4f}  lr {:.4g}", values["total"], lr));
+            step,
+            fmt::format("loss {:.4f}  lr {:.4g}", values["total"], lr));
       }
       if (c.train.checkpoint_every > 0 &&
           state.global_step % c.train.checkpoint_every == 0 && step < spe) {
@@ -812,9 +808,9 @@ TrainResult Trainer::run(bool resume) {
         return result;
       }
     }
-    double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-            .count();
+    double secs = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
     EpochRecord rec;
     rec.epoch = epoch;
     rec.lr = lr;
@@ -825,11 +821,13 @@ TrainResult Trainer::run(bool resume) {
       loss_text += fmt::format(" {} {:.4f}", k, m.value());
     }
     if (main) {
-      progress.finish(fmt::format(
-          "{} lr {:.4g} {:.0f} img/s", loss_text, lr, rec.images_per_s));
+      progress.finish(
+          fmt::format("{} lr {:.4g} {:.0f} img/s", loss_text, lr,
+                      rec.images_per_s));
     }
     const bool last_epoch = epoch + 1 == c.schedule.epochs;
-    const bool evaluated = (epoch + 1) % c.train.eval_every == 0 || last_epoch;
+    const bool evaluated =
+        (epoch + 1) % c.train.eval_every == 0 || last_epoch;
     if (evaluated && main) {
       report = evaluate();
       have_report = true;
@@ -845,19 +843,16 @@ TrainResult Trainer::run(bool resume) {
       for (const auto& [k, v] : rec.losses) {
         extra["loss_" + k] = v;
       }
-      eval::append_metrics_jsonl(
-          (out / "metrics.jsonl").string(), report, extra);
+      eval::append_metrics_jsonl((out / "metrics.jsonl").string(), report,
+                                 extra);
       spdlog::info(
           "eval epoch {}: top-1 {:.2f}  many {:.2f}  medium {:.2f}  few {:.2f}",
-          epoch + 1,
-          report.top1,
-          report.many,
-          report.medium,
-          report.few);
+          epoch + 1, report.top1, report.many, report.medium, report.few);
     }
     history.push_back(rec);
     s_->loader->set_epoch(epoch + 1);
-    const bool improved = main && evaluated && report.top1 > state.best_metric;
+    const bool improved =
+        main && evaluated && report.top1 > state.best_metric;
     if (improved) {
       state.best_metric = report.top1;
       state.best_epoch = epoch + 1;
@@ -894,8 +889,8 @@ TrainResult Trainer::run(bool resume) {
     eval::write_class_accuracy_plot(
         (out / "per_class.png").string(),
         report,
-        fmt::format(
-            "{} on {}: per-class top-1", c.loss.method, c.data.dataset));
+        fmt::format("{} on {}: per-class top-1", c.loss.method,
+                    c.data.dataset));
     write_curves((out / "curves.png").string(), history);
   }
   result.report = report;
@@ -917,8 +912,8 @@ SavedModel load_saved_model(
   }
   m.data = open_data(m.config.data, m.config.data.test_split);
   auto stats = stats_of(m.config, *m.data.train);
-  auto net = models::Network(
-      network_options(m.config, m.data.train->num_classes(), stats.channels));
+  auto net = models::Network(network_options(
+      m.config, m.data.train->num_classes(), stats.channels));
   auto dev = pick_device(device);
   net->to(dev);
   load_checkpoint(checkpoint, net.ptr().get(), nullptr, dev);
