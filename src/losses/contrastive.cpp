@@ -59,6 +59,104 @@ namespace functional {
 
 namespace {
 
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// The core as one autograd node. With logits l (the formula in the header),
+// L = (1/N) sum_i [|P_i| > 0] (log D_i - (1/|P_i|) sum_{p in P_i} l_ip), so
+//   dL/dl_ik = (1/N) ([|P_i| > 0] w_ik exp(l_ik) / D_i - [k in P_i] / |P_i|)
+// and, with l = c A K^T + const (c = s^2 / tau), dA = c G K, dK = c G^T A.
+// Saving G alone (one [N, M] matrix) instead of every intermediate of the
+// elementwise chain halves the memory and most of the time of plain
+// autograd (bench/contrastive_loss.cpp). Not twice differentiable.
+class ContrastiveCore : public torch::autograd::Function<ContrastiveCore> {
+ public:
+  // anchors [N, D]; protos [C', D] (C' = 0 without class_complement);
+  // y [N], key_labels [N + C']; key_bias [N + C'] or undefined;
+  // anchor_margin [N] or undefined.
+  static torch::Tensor forward(
+      AutogradContext* ctx,
+      const torch::Tensor& anchors,
+      const torch::Tensor& protos,
+      const torch::Tensor& y,
+      const torch::Tensor& key_labels,
+      const torch::Tensor& key_bias,
+      const torch::Tensor& anchor_margin,
+      bool class_averaging,
+      double scale) {
+    const int64_t n = anchors.size(0);
+    auto keys = protos.size(0) ? torch::cat({anchors, protos}, 0) : anchors;
+    const int64_t m = keys.size(0);
+    const auto dtype = anchors.scalar_type();
+    auto is_self =
+        torch::eye(n, m, y.options().dtype(torch::kBool));  // k == i
+    auto same = y.unsqueeze(1) == key_labels.unsqueeze(0);
+    auto positive = same.logical_and(is_self.logical_not()).to(dtype);
+
+    auto logits = torch::mm(anchors, keys.t()).mul_(scale);  // [N, M]
+    if (key_bias.defined()) {
+      logits.add_(key_bias.unsqueeze(0));
+    }
+    if (anchor_margin.defined()) {
+      logits.sub_(positive * anchor_margin.unsqueeze(1));
+    }
+    // log(w_ik exp(l_ik)); class averaging: w_ik = 1 / (count of y_k in K,
+    // minus 1 when y_k = y_i).
+    torch::Tensor weighted;
+    if (class_averaging) {
+      const int64_t bins = key_labels.max().item<int64_t>() + 1;
+      auto key_count =
+          torch::bincount(key_labels, {}, bins).index({key_labels}).to(dtype);
+      weighted =
+          logits - torch::log((key_count.unsqueeze(0) - same.to(dtype))
+                                  .clamp_min(1));
+    } else {
+      weighted = logits.clone();
+    }
+    weighted.masked_fill_(is_self, -INFINITY);
+    // log D_i by log-sum-exp (row max subtracted); a row with no key at all
+    // (a single anchor, no prototypes) has no positive either: set to 0.
+    auto log_d = torch::logsumexp(weighted, 1, /*keepdim=*/true);
+    log_d.masked_fill_(torch::isfinite(log_d).logical_not(), 0);
+
+    auto num_positive = positive.sum(1, /*keepdim=*/true);
+    auto has_positive = (num_positive > 0).to(dtype);
+    auto inv_positive = has_positive / num_positive.clamp_min(1);
+    auto per_anchor = has_positive * log_d -
+        (positive * logits).sum(1, /*keepdim=*/true) * inv_positive;
+    auto loss = per_anchor.mean();
+
+    // G = dL/dl without the 1/N (applied in backward with the incoming grad).
+    auto grad_logits = weighted.sub_(log_d).exp_().mul_(has_positive);
+    grad_logits.sub_(positive.mul_(inv_positive));
+    ctx->save_for_backward({anchors, keys, grad_logits});
+    ctx->saved_data["scale"] = scale;
+    return loss;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    auto saved = ctx->get_saved_variables();
+    const auto& anchors = saved[0];
+    const auto& keys = saved[1];
+    const int64_t n = anchors.size(0);
+    const int64_t m = keys.size(0);
+    const double scale = ctx->saved_data["scale"].toDouble();
+    auto g = saved[2] * (grad[0] * (scale / static_cast<double>(n)));
+    auto grad_keys = torch::mm(g.t(), anchors);  // [M, D]
+    auto grad_anchors = torch::mm(g, keys).add_(grad_keys.narrow(0, 0, n));
+    auto grad_protos = grad_keys.narrow(0, n, m - n);
+    return {
+        grad_anchors,
+        grad_protos,
+        torch::Tensor(),
+        torch::Tensor(),
+        torch::Tensor(),
+        torch::Tensor(),
+        torch::Tensor(),
+        torch::Tensor()};
+  }
+};
+
 void check_options(const ContrastiveLossOptions& o) {
   const char* name = "contrastive_loss";
   if (!(o.temperature() > 0) || !std::isfinite(o.temperature())) {
@@ -140,62 +238,36 @@ torch::Tensor contrastive_loss(
   // View-major anchors: row v*B + j is view v of sample j.
   auto anchors = features.transpose(0, 1).reshape({n, d});
   auto y = labels.to(features.device(), torch::kLong).repeat({v});
-  auto keys = anchors;
   auto key_labels = y;
+  auto protos = torch::zeros({0, d}, features.options());
   if (prototypes.defined()) {
-    keys = torch::cat({anchors, prototypes.to(dtype)}, 0);
+    protos = prototypes.to(dtype);
     key_labels = torch::cat({y, torch::arange(num_classes, y.options())}, 0);
   }
-  const int64_t m = keys.size(0);
-  const double s = options.feature_scale();
   const double tau = options.temperature();
-
-  auto logits = torch::mm(anchors, keys.t()) * (s * s / tau);  // [N, M]
-  auto not_self = torch::ones({n, m}, y.options().dtype(torch::kBool));
-  not_self.diagonal().fill_(false);
-  auto same = y.unsqueeze(1) == key_labels.unsqueeze(0);
-  auto positive = same.logical_and(not_self);
-  auto positive_f = positive.to(dtype);
-
+  // Constant (feature-independent) parts of l_ik: b log pi_{y_k} per key and
+  // m_{y_i} per anchor (applied on positive pairs only).
+  torch::Tensor key_bias;
   if (options.balance() != 0) {
-    auto prior = detail::log_prior(class_counts, logits);
-    logits =
-        logits + options.balance() * prior.index({key_labels}).unsqueeze(0);
+    key_bias = options.balance() *
+        detail::log_prior(class_counts, anchors).index({key_labels});
   }
+  torch::Tensor anchor_margin;
   if (options.margin_max() > 0) {
-    auto margin = (rcl_margins(class_counts, options.margin_max()) / tau)
-                      .to(features.device(), dtype);
-    logits = logits - positive_f * margin.index({y}).unsqueeze(1);
+    anchor_margin = (rcl_margins(class_counts, options.margin_max()) / tau)
+                        .to(features.device(), dtype)
+                        .index({y});
   }
-
-  // log D_i = log sum_{k != i} w_ik exp(l_ik), with the row max over k != i
-  // subtracted (so the largest term is exp(0) * w > 0: no underflow to 0).
-  auto weighted = logits;
-  if (options.class_averaging()) {
-    const int64_t bins =
-        std::max<int64_t>(num_classes, key_labels.max().item<int64_t>() + 1);
-    auto key_count = torch::bincount(key_labels, {}, bins)
-                         .index({key_labels})
-                         .to(dtype)
-                         .unsqueeze(0);
-    // count of y_k in K, minus 1 when y_k = y_i (k = i is masked below).
-    auto denom = (key_count - same.to(dtype)).clamp_min(1);
-    weighted = logits - torch::log(denom);
-  }
-  weighted = weighted.masked_fill(not_self.logical_not(), -INFINITY);
-  auto row_max = std::get<0>(weighted.max(1, /*keepdim=*/true)).detach();
-  row_max = torch::where(
-      torch::isfinite(row_max), row_max, torch::zeros_like(row_max));
-  auto sum_exp = torch::exp(weighted - row_max)
-                     .sum(1, /*keepdim=*/true)
-                     .clamp_min(std::numeric_limits<float>::min());
-  auto log_denominator = torch::log(sum_exp) + row_max;  // [N, 1]
-
-  auto log_prob = logits - log_denominator;
-  auto num_positive = positive_f.sum(1);
-  auto per_anchor = -(positive_f * log_prob).sum(1) / num_positive.clamp_min(1);
-  // Anchors without positives: 0 (their sum above is already 0).
-  return per_anchor.mean();
+  const double s = options.feature_scale();
+  return ContrastiveCore::apply(
+      anchors,
+      protos,
+      y,
+      key_labels,
+      key_bias,
+      anchor_margin,
+      options.class_averaging(),
+      s * s / tau);
 }
 
 }  // namespace functional

@@ -27,7 +27,7 @@ void ProjectionHeadImpl::reset() {
   check_positive("ProjectionHead", "out_dim", options.out_dim());
   fc1 = register_module(
       "fc1", torch::nn::Linear(options.in_dim(), options.hidden_dim()));
-  bn = register_module("bn", torch::nn::BatchNorm1d(options.hidden_dim()));
+  bn = register_module("bn", ltcl::dist::SyncBatchNorm(options.hidden_dim()));
   fc2 = register_module(
       "fc2", torch::nn::Linear(options.hidden_dim(), options.out_dim()));
 }

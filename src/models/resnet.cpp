@@ -29,14 +29,15 @@ BottleneckImpl::BottleneckImpl(
 }
 
 void BottleneckImpl::reset() {
-  using torch::nn::BatchNorm2d;
+  // SyncBatchNorm is plain BatchNorm until the trainer enables sync.
+  using Norm2d = ltcl::dist::SyncBatchNorm;
   using torch::nn::Conv2d;
   using torch::nn::Conv2dOptions;
   const int64_t width = planes_ * width_per_group_ / 64 * groups_;
   const int64_t out = planes_ * kExpansion;
   conv1 = register_module(
       "conv1", Conv2d(Conv2dOptions(in_planes_, width, 1).bias(false)));
-  bn1 = register_module("bn1", BatchNorm2d(width));
+  bn1 = register_module("bn1", Norm2d(width));
   conv2 = register_module(
       "conv2",
       Conv2d(Conv2dOptions(width, width, 3)
@@ -44,17 +45,17 @@ void BottleneckImpl::reset() {
                  .padding(1)
                  .groups(groups_)
                  .bias(false)));
-  bn2 = register_module("bn2", BatchNorm2d(width));
+  bn2 = register_module("bn2", Norm2d(width));
   conv3 = register_module(
       "conv3", Conv2d(Conv2dOptions(width, out, 1).bias(false)));
-  bn3 = register_module("bn3", BatchNorm2d(out));
+  bn3 = register_module("bn3", Norm2d(out));
   if (stride_ != 1 || in_planes_ != out) {
     downsample = register_module(
         "downsample",
         torch::nn::Sequential(
             Conv2d(
                 Conv2dOptions(in_planes_, out, 1).stride(stride_).bias(false)),
-            BatchNorm2d(out)));
+            Norm2d(out)));
   }
 }
 
@@ -97,7 +98,8 @@ void ResNetImpl::reset() {
         options.in_channels(),
         options.num_classes());
   }
-  using torch::nn::BatchNorm2d;
+  // SyncBatchNorm is plain BatchNorm until the trainer enables sync.
+  using Norm2d = ltcl::dist::SyncBatchNorm;
   using torch::nn::Conv2d;
   using torch::nn::Conv2dOptions;
   conv1 = register_module(
@@ -106,7 +108,7 @@ void ResNetImpl::reset() {
                  .stride(2)
                  .padding(3)
                  .bias(false)));
-  bn1 = register_module("bn1", BatchNorm2d(64));
+  bn1 = register_module("bn1", Norm2d(64));
   int64_t in_planes = 64;
   auto make_layer = [&](int64_t planes, int64_t blocks, int64_t stride) {
     torch::nn::Sequential layer;
@@ -137,7 +139,7 @@ void ResNetImpl::reset() {
     if (auto* conv = m->as<torch::nn::Conv2d>()) {
       torch::nn::init::kaiming_normal_(
           conv->weight, 0.0, torch::kFanOut, torch::kReLU);
-    } else if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
+    } else if (auto* bn = m->as<ltcl::dist::SyncBatchNormImpl>()) {
       torch::nn::init::ones_(bn->weight);
       torch::nn::init::zeros_(bn->bias);
     }

@@ -25,9 +25,9 @@ BasicBlockCifarImpl::BasicBlockCifarImpl(
 
 void BasicBlockCifarImpl::reset() {
   conv1 = register_module("conv1", conv3x3(in_planes_, planes_, stride_));
-  bn1 = register_module("bn1", torch::nn::BatchNorm2d(planes_));
+  bn1 = register_module("bn1", ltcl::dist::SyncBatchNorm(planes_));
   conv2 = register_module("conv2", conv3x3(planes_, planes_, 1));
-  bn2 = register_module("bn2", torch::nn::BatchNorm2d(planes_));
+  bn2 = register_module("bn2", ltcl::dist::SyncBatchNorm(planes_));
 }
 
 torch::Tensor BasicBlockCifarImpl::forward(const torch::Tensor& x) {
@@ -76,7 +76,7 @@ void ResNetCifarImpl::reset() {
   }
   const int64_t n = (depth - 2) / 6;
   conv1 = register_module("conv1", conv3x3(options.in_channels(), 16, 1));
-  bn1 = register_module("bn1", torch::nn::BatchNorm2d(16));
+  bn1 = register_module("bn1", ltcl::dist::SyncBatchNorm(16));
   auto make_stage = [n](int64_t in, int64_t planes, int64_t stride) {
     torch::nn::Sequential stage;
     for (int64_t i = 0; i < n; ++i) {
@@ -93,7 +93,7 @@ void ResNetCifarImpl::reset() {
   for (auto& m : modules(/*include_self=*/false)) {
     if (auto* conv = m->as<torch::nn::Conv2d>()) {
       torch::nn::init::kaiming_normal_(conv->weight);
-    } else if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
+    } else if (auto* bn = m->as<ltcl::dist::SyncBatchNormImpl>()) {
       torch::nn::init::ones_(bn->weight);
       torch::nn::init::zeros_(bn->bias);
     }

@@ -36,8 +36,8 @@ bool run_numpy(
       << script;
   }
   std::string cmd = "/usr/bin/python3 " + path + " " + args;
-  // Only stdout: run_command merges stderr, so send it away.
-  const int rc = ltcl::test::run_command(cmd + " 2>/dev/null", out);
+  // Only stdout: run_command appends 2>&1, so silence stderr in a subshell.
+  const int rc = ltcl::test::run_command("(" + cmd + " 2>/dev/null)", out);
   if (rc == 77) {
     return false;
   }

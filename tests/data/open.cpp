@@ -123,14 +123,20 @@ std::string cli() {
   return ltcl::test::cli_path();
 }
 
+// Runs the program with stdout only (run_command appends 2>&1, so stderr is
+// silenced inside a subshell).
+int run_stdout(const std::string& command, std::string* out) {
+  return ltcl::test::run_command("(" + command + " 2>/dev/null)", out);
+}
+
 TEST(DataStatsCli, JsonOnSyntheticFolder) {
   ltcl::test::TempDir tmp;
   make_folder(tmp.path(), {30, 30, 30});
   // One run (each start of the program loads LibTorch: keep runs few).
   std::string out;
-  const int rc = ltcl::test::run_command(
+  const int rc = run_stdout(
       cli() + " data stats --dataset folder --root " + tmp.path().string() +
-          " --imbalance-factor 10 --seed 3 --json --list 2>/dev/null",
+          " --imbalance-factor 10 --seed 3 --json --list",
       &out);
   ASSERT_EQ(rc, 0) << out;
   const auto j = nlohmann::json::parse(out);
@@ -168,9 +174,9 @@ TEST(DataStatsCli, PlainListOnePathALine) {
   make_folder(tmp.path(), {3, 2});
   std::string out;
   ASSERT_EQ(
-      ltcl::test::run_command(
+      run_stdout(
           cli() + " data stats --dataset folder --root " + tmp.path().string() +
-              " --list 2>/dev/null",
+              " --list",
           &out),
       0);
   // Factor 1: the whole dataset in its own order.
@@ -197,9 +203,9 @@ TEST(DataStatsCli, Cifar10LtSizesFromSharedJpegs) {
   for (const auto& [factor, size] : expected) {
     std::string out;
     ASSERT_EQ(
-        ltcl::test::run_command(
+        run_stdout(
             cli() + " data stats --dataset folder --root " + root.string() +
-                " --imbalance-factor " + factor + " --json 2>/dev/null",
+                " --imbalance-factor " + factor + " --json",
             &out),
         0)
         << out;

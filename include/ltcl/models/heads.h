@@ -14,7 +14,7 @@
 // - ClassBalancedQueue: ResCom's per-class FIFO memory of detached
 //   embeddings, held in buffers so it follows .to(device) and checkpoints.
 #include <torch/nn/cloneable.h>
-#include <torch/nn/modules/batchnorm.h>
+#include "ltcl/dist/sync_batchnorm.h"
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
@@ -41,7 +41,7 @@ class ProjectionHeadImpl : public torch::nn::Cloneable<ProjectionHeadImpl> {
 
   ProjectionHeadOptions options;
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
-  torch::nn::BatchNorm1d bn{nullptr};
+  ltcl::dist::SyncBatchNorm bn{nullptr};
 };
 TORCH_MODULE(ProjectionHead);
 

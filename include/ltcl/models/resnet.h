@@ -10,7 +10,7 @@
 // num_classes = 0 leaves out `fc`: forward then returns the 2048-d pooled
 // feature (what ltcl::models::Network uses as its backbone).
 #include <torch/nn/cloneable.h>
-#include <torch/nn/modules/batchnorm.h>
+#include "ltcl/dist/sync_batchnorm.h"
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
@@ -51,7 +51,7 @@ class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
   void pretty_print(std::ostream& stream) const override;
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  ltcl::dist::SyncBatchNorm bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   torch::nn::Sequential downsample{nullptr};  // empty when not needed
 
  private:
@@ -74,7 +74,7 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
 
   ResNetOptions options;
   torch::nn::Conv2d conv1{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr};
+  ltcl::dist::SyncBatchNorm bn1{nullptr};
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr},
       layer4{nullptr};
   torch::nn::Linear fc{nullptr};

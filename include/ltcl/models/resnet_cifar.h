@@ -18,7 +18,7 @@
 //
 // Initialisation: Kaiming-normal (fan_in) for convs, BN weight 1 / bias 0.
 #include <torch/nn/cloneable.h>
-#include <torch/nn/modules/batchnorm.h>
+#include "ltcl/dist/sync_batchnorm.h"
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/pimpl.h>
@@ -43,7 +43,7 @@ class BasicBlockCifarImpl : public torch::nn::Cloneable<BasicBlockCifarImpl> {
   void pretty_print(std::ostream& stream) const override;
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  ltcl::dist::SyncBatchNorm bn1{nullptr}, bn2{nullptr};
 
  private:
   int64_t in_planes_, planes_, stride_;
@@ -64,7 +64,7 @@ class ResNetCifarImpl : public torch::nn::Cloneable<ResNetCifarImpl> {
 
   ResNetCifarOptions options;
   torch::nn::Conv2d conv1{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr};
+  ltcl::dist::SyncBatchNorm bn1{nullptr};
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr};
 };
 TORCH_MODULE(ResNetCifar);
