@@ -738,17 +738,15 @@ TrainResult Trainer::run(bool resume) {
       lr = learning_rate(c.schedule, c.optim.lr, epoch, step, spe);
       set_learning_rate(*s_->optimizer, lr);
       auto parts = s_->step(*batch, epoch);
-      // One all-reduce per step: the loss components (rank means are
-      // logged) and the stop flag (all ranks stop at the same step).
-      auto flat = torch::empty(
-          {static_cast<int64_t>(parts.size()) + 1}, torch::kDouble);
+      // The loss components, logged (and checked) as rank means.
+      auto flat =
+          torch::empty({static_cast<int64_t>(parts.size())}, torch::kDouble);
       {
         auto fa = flat.accessor<double, 1>();
         int64_t i = 0;
         for (const auto& kv : parts) {
           fa[i++] = kv.second.item<double>();
         }
-        fa[i] = util::stop_requested() ? 1.0 : 0.0;
       }
       ctx.all_reduce(flat, dist::ReduceOp::kSum);
       std::map<std::string, double> values;
@@ -759,7 +757,6 @@ TrainResult Trainer::run(bool resume) {
           values[kv.first] = fa[i++] / world;
         }
       }
-      const bool stop = flat[flat.size(0) - 1].item<double>() > 0;
       util::check_finite(values, state.global_step, epoch);
       s_->optimizer->zero_grad();
       parts["total"].backward();
@@ -790,6 +787,14 @@ TrainResult Trainer::run(bool resume) {
       if (c.train.checkpoint_every > 0 &&
           state.global_step % c.train.checkpoint_every == 0 && step < spe) {
         save_last(epoch, step);
+      }
+      // All ranks stop after the same step: a signal seen by any rank stops
+      // every rank (a one-number all-reduce).
+      bool stop = util::stop_requested();
+      if (ctx.distributed()) {
+        auto flag = torch::full({1}, stop ? 1.0 : 0.0, torch::kDouble);
+        ctx.all_reduce(flag, dist::ReduceOp::kMax);
+        stop = flag.item<double>() > 0;
       }
       if (stop) {
         save_last(epoch, step);

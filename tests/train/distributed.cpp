@@ -189,7 +189,7 @@ TEST(DistributedTrainer, KilledRankEndsTheJobWithAnError) {
   std::string out;
   auto t0 = std::chrono::steady_clock::now();
   int rc = run_command(
-      "LTCL_DEBUG_KILL_AT_STEP=2 LTCL_DEBUG_KILL_RANK=1 " +
+      "LTCL_DEBUG_KILL_AT_STEP=3 LTCL_DEBUG_KILL_RANK=1 " +
           train_cmd(cfg, dir / "run", "--nproc 2"),
       &out);
   double secs =
