@@ -1,13 +1,20 @@
 // `ltcl train`, `ltcl eval`, `ltcl embed`: thin wrappers over
 // ltcl/train/trainer.h.
-#include <cmath>
-#include <filesystem>
-#include <iostream>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <thread>
+
 #include "commands.h"
+#include "ltcl/dist/context.h"
+#include "ltcl/dist/launcher.h"
 #include "ltcl/eval/report.h"
 #include "ltcl/models/network.h"
 #include "ltcl/train/trainer.h"
@@ -33,6 +40,25 @@ void print_table(const eval::EvalReport& r) {
       r.few_classes);
 }
 
+// This process's command line (for relaunching it as the ranks of a local
+// job), from /proc/self/cmdline.
+std::vector<std::string> own_command_line() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string all(
+      (std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> args;
+  std::string cur;
+  for (char ch : all) {
+    if (ch == '\0') {
+      args.push_back(cur);
+      cur.clear();
+    } else {
+      cur += ch;
+    }
+  }
+  return args;
+}
+
 }  // namespace
 
 void add_train_commands(CLI::App& app) {
@@ -43,6 +69,7 @@ void add_train_commands(CLI::App& app) {
     bool resume = false;
     std::string device;
     int64_t threads = -1;
+    int nproc = 0;
   };
   auto a = std::make_shared<TrainArgs>();
   auto* train = app.add_subcommand("train", "Train a recipe");
@@ -51,8 +78,32 @@ void add_train_commands(CLI::App& app) {
   train->add_option("--out", a->out, "Run folder (output.dir)");
   train->add_flag("--resume", a->resume, "Continue from <out>/last.pt");
   train->add_option("--device", a->device, "cpu | cuda | auto");
-  train->add_option("--threads", a->threads, "Intra-op threads (0: all)");
+  train->add_option(
+      "--threads",
+      a->threads,
+      "Intra-op threads per process (0: cores / processes)");
+  train
+      ->add_option(
+          "--nproc", a->nproc, "Spawn N local worker processes (data parallel)")
+      ->check(CLI::Range(1, 1024));
   train->callback([a] {
+    if (a->nproc >= 1) {
+      // Launcher: re-execute this command line without --nproc as ranks
+      // 0..N-1 (threads split between them), supervise, report.
+      auto args = own_command_line();
+      std::vector<const char*> argv;
+      for (const auto& x : args) {
+        argv.push_back(x.c_str());
+      }
+      dist::LocalLaunchOptions lo;
+      lo.threads_per_process =
+          a->threads > 0 ? static_cast<int>(a->threads) : 0;
+      dist::spawn_local(
+          a->nproc,
+          dist::relaunch_command(static_cast<int>(argv.size()), argv.data()),
+          lo);
+      return;
+    }
     auto sets = a->sets;
     if (!a->out.empty()) {
       sets.push_back("output.dir=" + a->out);
@@ -60,15 +111,34 @@ void add_train_commands(CLI::App& app) {
     if (!a->device.empty()) {
       sets.push_back("train.device=" + a->device);
     }
+    const auto env = dist::launch_env();
     if (a->threads >= 0) {
       sets.push_back(fmt::format("train.threads={}", a->threads));
     }
     auto cfg = train::load_config(a->config, sets);
-    std::filesystem::create_directories(cfg.output.dir);
-    util::setup_logging(
-        "info", (std::filesystem::path(cfg.output.dir) / "train.log").string());
-    train::Trainer trainer(cfg);
+    if (env.world_size > 1 && cfg.train.threads == 0) {
+      // "All cores" shared by the ranks on this machine.
+      unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+      cfg.train.threads = std::max<int64_t>(
+          1, static_cast<int64_t>(hw) / std::max(1, env.local_world_size));
+    }
+    if (env.rank == 0) {
+      std::filesystem::create_directories(cfg.output.dir);
+      util::setup_logging(
+          "info",
+          (std::filesystem::path(cfg.output.dir) / "train.log").string());
+    } else {
+      util::setup_logging("warn", "");
+    }
+    dist::ContextOptions co;
+    co.timeout = std::chrono::milliseconds(
+        static_cast<int64_t>(cfg.dist.timeout_s * 1000));
+    auto ctx = dist::Context::from_env(co);
+    train::Trainer trainer(cfg, ctx);
     auto result = trainer.run(a->resume);
+    if (!ctx.is_main()) {
+      return;
+    }
     if (result.stopped) {
       std::cout << fmt::format(
           "stopped; resume with: ltcl train --config {} --out {} --resume\n",
@@ -96,19 +166,21 @@ void add_train_commands(CLI::App& app) {
       ->required();
   ev->add_option("--split", e->split, "test | val (default: the config's)");
   ev->add_flag("--json", e->json, "Print metrics as JSON");
-  ev->add_option("--out", e->out,
-                 "Folder for metrics.json, per_class.csv, confusion.csv "
-                 "(default: eval_<split> next to the checkpoint)");
+  ev->add_option(
+      "--out",
+      e->out,
+      "Folder for metrics.json, per_class.csv, confusion.csv "
+      "(default: eval_<split> next to the checkpoint)");
   ev->add_option("--device", e->device, "cpu | cuda | auto");
   ev->callback([e] {
     auto m = train::load_saved_model(e->checkpoint, e->split, e->device);
     auto counts = m.data.train->class_counts();
     auto report =
         train::evaluate_model(*m.model, *m.data.test, m.config, counts);
-    std::filesystem::path out = e->out.empty()
-        ? std::filesystem::path(e->checkpoint).parent_path() /
-            ("eval_" + m.config.data.test_split)
-        : std::filesystem::path(e->out);
+    std::filesystem::path out =
+        e->out.empty() ? std::filesystem::path(e->checkpoint).parent_path() /
+                             ("eval_" + m.config.data.test_split)
+                       : std::filesystem::path(e->out);
     std::filesystem::create_directories(out);
     eval::write_metrics_json((out / "metrics.json").string(), report);
     eval::write_per_class_csv((out / "per_class.csv").string(), report);

@@ -711,6 +711,23 @@ std::vector<Key> build_schema() {
       checkpoint_every,
       "Steps between mid-epoch checkpoints (0: end of epoch only).",
       at_least<int64_t>(0)));
+  // dist
+  keys.push_back(LTCL_KEY(
+      double,
+      dist,
+      timeout_s,
+      "Seconds a collective (or the rendezvous) may wait for the other "
+      "ranks before the job fails with an error.",
+      positive()));
+  keys.push_back(LTCL_KEY(
+      bool,
+      dist,
+      sync_bn,
+      "Synchronise BatchNorm statistics across ranks (default: on for the "
+      "contrastive methods)."));
+  keys.push_back(LTCL_KEY(
+      double, dist, bucket_mb, "Gradient all-reduce bucket size in MiB.",
+      positive()));
   // output
   keys.push_back(LTCL_KEY(
       Str,
@@ -1018,6 +1035,10 @@ void apply_override(
 
 void apply_presets(Config& c, const Sources& sources) {
   const std::string& m = c.loss.method;
+  if (!sources.count("dist.sync_bn")) {
+    c.dist.sync_bn = is_contrastive_core_method(m) || m == "rescom" ||
+        m == "hybrid_sc" || m == "hybrid_psc";
+  }
   if (!is_contrastive_core_method(m)) {
     return;
   }

@@ -20,6 +20,9 @@
 #include "ltcl/data/loader.h"
 #include "ltcl/data/open.h"
 #include "ltcl/data/sampler.h"
+#include "ltcl/dist/collectives.h"
+#include "ltcl/dist/context.h"
+#include "ltcl/dist/sync_batchnorm.h"
 #include "ltcl/eval/plot.h"
 #include "ltcl/losses/classification.h"
 #include "ltcl/losses/contrastive.h"
@@ -348,17 +351,85 @@ namespace {
 // process raises SIGKILL (LTCL_DEBUG_KILL_AT_STEP) or SIGTERM
 // (LTCL_DEBUG_TERM_AT_STEP) on itself, so that tests can cut a run at an
 // exact step. 0 / unset: off.
+// In a data-parallel job, LTCL_DEBUG_KILL_RANK=r restricts both hooks to
+// rank r (unset: every rank).
 int64_t env_step(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::atoll(v) : 0;
 }
 
+bool debug_hook_rank(int rank) {
+  const char* v = std::getenv("LTCL_DEBUG_KILL_RANK");
+  return v == nullptr || std::atoi(v) == rank;
+}
+
+// Sampler states in checkpoints are GLOBAL: {epoch, draws taken by all ranks
+// together, ...} (pairs of epoch / position for multi-sampler states). Rank r
+// of W has taken position / W draws of the epoch's global sequence (ranks
+// take draws r, r + W, ...; every rank advances by the same local batch per
+// step), so a state maps to any world size W' that divides the global
+// position -- always the case at a step boundary, since the global batch is
+// a multiple of W'.
+std::vector<int64_t> to_global_state(std::vector<int64_t> v, int world) {
+  for (size_t i = 1; i < v.size(); i += 2) {
+    v[i] *= world;
+  }
+  return v;
+}
+
+std::vector<int64_t> to_local_state(std::vector<int64_t> v, int world) {
+  for (size_t i = 1; i < v.size(); i += 2) {
+    if (v[i] % world != 0) {
+      fail(
+          "Trainer::run - --resume: the checkpoint's sampler position {} is "
+          "not divisible by the world size {}",
+          v[i],
+          world);
+    }
+    v[i] /= world;
+  }
+  return v;
+}
+
 }  // namespace
+
+// The contrastive losses see the whole global batch: every rank's features
+// [B_local, V, D] and labels [B_local], concatenated in rank order. The
+// features' gradient flows back to this rank's slice, summed over the ranks'
+// losses (all_gather_with_grad); each rank then computes the loss of the
+// whole global batch, and averaging the parameter gradients over ranks gives
+// exactly the single-process gradient (docs/distributed.md). World 1: the
+// inputs unchanged.
+ContrastiveBatch gather_for_contrastive(
+    const dist::Context& ctx,
+    const torch::Tensor& features,
+    const torch::Tensor& labels) {
+  if (!ctx.distributed()) {
+    return {features, labels};
+  }
+  return {dist::all_gather_with_grad(ctx, features), ctx.all_gather(labels)};
+}
+
+// The detached variant for memory queues (ResCom): the first-view embeddings
+// and labels of every rank, no gradient, so that each rank's queue receives
+// the whole global batch in the same order.
+ContrastiveBatch gather_for_queue(
+    const dist::Context& ctx,
+    const torch::Tensor& embeddings,
+    const torch::Tensor& labels) {
+  if (!ctx.distributed()) {
+    return {embeddings.detach(), labels};
+  }
+  return {ctx.all_gather(embeddings.detach().contiguous()),
+          ctx.all_gather(labels)};
+}
 
 struct Trainer::State {
   int64_t kill_at = env_step("LTCL_DEBUG_KILL_AT_STEP");
   int64_t term_at = env_step("LTCL_DEBUG_TERM_AT_STEP");
   Config config;
+  dist::Context ctx;
+  std::unique_ptr<dist::GradReducer> reducer;
   torch::Device device{torch::kCPU};
   DataSplits data;
   std::vector<int64_t> counts;
@@ -413,12 +484,16 @@ struct Trainer::State {
     auto z = torch::stack(
         {o.embeddings.slice(0, B, 2 * B), o.embeddings.slice(0, 2 * B, 3 * B)},
         1);
+    // Global batch for the contrastive term (identity in one process).
+    auto global = gather_for_contrastive(ctx, z, y);
     auto protos = c.class_complement ? model->prototypes() : torch::Tensor();
+    // The classification term is the local mean; the ranks' gradient average
+    // makes it the global mean (equal local batches).
     auto cls = losses::functional::logit_adjusted_cross_entropy(
         logits0, y, counts_t, losses::LogitAdjustedLossOptions().tau(c.la_tau));
     auto con = losses::functional::contrastive_loss(
-        z,
-        y,
+        global.features,
+        global.labels,
         protos,
         counts_t,
         losses::ContrastiveLossOptions()
@@ -435,8 +510,18 @@ struct Trainer::State {
   }
 };
 
-Trainer::Trainer(Config config) : s_(std::make_unique<State>()) {
+Trainer::Trainer(Config config, dist::Context ctx)
+    : s_(std::make_unique<State>()) {
   validate(config);
+  const int world = ctx.world_size();
+  if (config.optim.batch_size % world != 0) {
+    fail(
+        "optim.batch_size: the global batch {} is not divisible by the world "
+        "size {} (each rank takes batch / world)",
+        config.optim.batch_size,
+        world);
+  }
+  s_->ctx = ctx;
   if (!method_wired(config.loss.method)) {
     fail(
         "Trainer - loss.method '{}' is not wired into the training loop yet "
@@ -453,6 +538,13 @@ Trainer::Trainer(Config config) : s_(std::make_unique<State>()) {
   s_->config = config;
   util::setup_threads(config.train.threads, config.train.interop_threads);
   s_->device = pick_device(config.train.device);
+  if (s_->device.is_cuda() && ctx.distributed()) {
+    // One GPU per process: LOCAL_RANK selects it.
+    auto n = static_cast<int>(torch::cuda::device_count());
+    s_->device = torch::Device(
+        torch::kCUDA,
+        static_cast<c10::DeviceIndex>(ctx.local_rank() % std::max(1, n)));
+  }
   s_->data = open_data(config.data, config.data.test_split);
   s_->counts = s_->data.train->class_counts();
   for (size_t c = 0; c < s_->counts.size(); ++c) {
@@ -479,12 +571,14 @@ Trainer::Trainer(Config config) : s_(std::make_unique<State>()) {
       s_->data.train, std::move(recipes));
   data::SamplerOptions so;
   so.seed = static_cast<uint64_t>(config.train.seed);
+  so.rank = ctx.rank();
+  so.world_size = world;
   s_->sampler = data::make_sampler(config.data.sampler, *s_->data.train, so);
   s_->loader = std::make_unique<data::Loader>(
       s_->views,
       s_->sampler,
       data::LoaderOptions()
-          .batch_size(config.optim.batch_size)
+          .batch_size(config.optim.batch_size / world)
           .workers(static_cast<int>(config.data.workers))
           .drop_last(is_contrastive_core_method(config.loss.method))
           .seed(static_cast<uint64_t>(config.train.seed)));
@@ -492,6 +586,24 @@ Trainer::Trainer(Config config) : s_(std::make_unique<State>()) {
   s_->model = models::Network(network_options(
       config, s_->data.train->num_classes(), stats.channels));
   s_->model->to(s_->device);
+  if (ctx.distributed()) {
+    // Same initial weights everywhere (rank 0's), SyncBN on request, and
+    // gradient averaging in buckets overlapped with backward.
+    dist::broadcast_module(ctx, *s_->model);
+    if (config.dist.sync_bn) {
+      int n = dist::enable_sync_batchnorm(*s_->model, ctx);
+      if (n == 0) {
+        spdlog::warn(
+            "dist.sync_bn: model '{}' has no SyncBatchNorm layer; BatchNorm "
+            "statistics stay per rank",
+            config.model.arch);
+      }
+    }
+    s_->reducer = std::make_unique<dist::GradReducer>(
+        ctx,
+        s_->model->parameters(),
+        dist::GradReducerOptions().bucket_cap_mb(config.dist.bucket_mb));
+  }
   s_->optimizer = make_sgd(*s_->model, config.optim);
 }
 
@@ -511,13 +623,28 @@ eval::EvalReport Trainer::evaluate() {
 
 TrainResult Trainer::run(bool resume) {
   const Config& c = s_->config;
+  const dist::Context& ctx = s_->ctx;
+  const bool main = ctx.is_main();  // evaluates, logs, writes files
+  const int world = ctx.world_size();
   fs::path out(c.output.dir);
-  fs::create_directories(out);
   const std::string last = (out / kLastCheckpoint).string();
   const std::string best = (out / kBestCheckpoint).string();
   const std::string config_text = to_yaml(c);
-  util::atomic_write_text((out / "config.yaml").string(), config_text);
-  spdlog::info("config:\n{}", config_text);
+  if (main) {
+    fs::create_directories(out);
+    util::atomic_write_text((out / "config.yaml").string(), config_text);
+    spdlog::info("config:\n{}", config_text);
+    if (ctx.distributed()) {
+      spdlog::info(
+          "data parallel: {} ranks ({}), {} images per rank per step, "
+          "sync_bn {}, timeout {} s",
+          world,
+          ctx.backend_name(),
+          c.optim.batch_size / world,
+          c.dist.sync_bn,
+          c.dist.timeout_s);
+    }
+  }
   spdlog::info(
       "data: {} training images ({} classes, counts {} .. {}), {} test",
       s_->data.train->size(),
@@ -529,12 +656,13 @@ TrainResult Trainer::run(bool resume) {
   Checkpoint state;
   std::vector<EpochRecord> history;
   if (resume) {
+    // Every rank reads last.pt (a shared folder across machines).
     if (!fs::exists(last)) {
       fail("Trainer::run - --resume: no checkpoint '{}' to resume from", last);
     }
     state = load_checkpoint(last, s_->model.ptr().get(), s_->optimizer.get(),
                             s_->device);
-    if (state.config_yaml != config_text) {
+    if (main && state.config_yaml != config_text) {
       spdlog::warn(
           "the config differs from the one saved in {}; continuing with the "
           "new one",
@@ -545,7 +673,7 @@ TrainResult Trainer::run(bool resume) {
     spdlog::info(
         "resumed from {} at epoch {} step {}", last, state.epoch,
         state.step_in_epoch);
-  } else {
+  } else if (main) {
     // A fresh run: metrics of an earlier run in this folder go away.
     std::error_code ec;
     fs::remove(out / "metrics.jsonl", ec);
@@ -555,26 +683,32 @@ TrainResult Trainer::run(bool resume) {
   util::install_stop_handlers();
   TrainResult result;
   result.out_dir = out.string();
-  const bool tty = util::stdout_is_tty();
+  const bool tty = main && util::stdout_is_tty();
   eval::EvalReport report;
   bool have_report = false;
   s_->model->train();
 
+  // Rank 0 writes (atomically); the others wait for it on a barrier, so no
+  // rank runs ahead of a checkpoint that may fail.
   auto save_last = [&](int64_t epoch, int64_t step_in_epoch) {
     state.epoch = epoch;
     state.step_in_epoch = step_in_epoch;
-    state.samplers["train"] = s_->loader->state().to_vector();
+    state.samplers["train"] =
+        to_global_state(s_->loader->state().to_vector(), world);
     state.history_json = history_json(history).dump();
     capture_rng(state);
-    save_checkpoint(last, *s_->model, s_->optimizer.get(), state);
+    if (main) {
+      save_checkpoint(last, *s_->model, s_->optimizer.get(), state);
+    }
+    ctx.barrier();
   };
 
   for (int64_t epoch = state.epoch; epoch < c.schedule.epochs; ++epoch) {
     s_->loader->set_epoch(epoch);
     int64_t step = 0;
     if (resume && epoch == state.epoch && state.step_in_epoch > 0) {
-      s_->loader->load_state(
-          data::SamplerState::from_vector(state.samplers["train"]));
+      s_->loader->load_state(data::SamplerState::from_vector(
+          to_local_state(state.samplers["train"], world)));
       step = state.step_in_epoch;
     }
     int64_t spe = s_->loader->batches_per_epoch();
@@ -604,35 +738,65 @@ TrainResult Trainer::run(bool resume) {
       lr = learning_rate(c.schedule, c.optim.lr, epoch, step, spe);
       set_learning_rate(*s_->optimizer, lr);
       auto parts = s_->step(*batch, epoch);
+      // The loss components, logged (and checked) as rank means.
+      auto flat =
+          torch::empty({static_cast<int64_t>(parts.size())}, torch::kDouble);
+      {
+        auto fa = flat.accessor<double, 1>();
+        int64_t i = 0;
+        for (const auto& kv : parts) {
+          fa[i++] = kv.second.item<double>();
+        }
+      }
+      ctx.all_reduce(flat, dist::ReduceOp::kSum);
       std::map<std::string, double> values;
-      for (const auto& [k, v] : parts) {
-        values[k] = v.item<double>();
+      {
+        auto fa = flat.accessor<double, 1>();
+        int64_t i = 0;
+        for (const auto& kv : parts) {
+          values[kv.first] = fa[i++] / world;
+        }
       }
       util::check_finite(values, state.global_step, epoch);
       s_->optimizer->zero_grad();
       parts["total"].backward();
+      if (s_->reducer) {
+        s_->reducer->synchronize();  // gradient average over the ranks
+      }
       s_->optimizer->step();
-      const int64_t b = batch->labels.size(0);
+      const int64_t b = batch->labels.size(0) * world;
       for (const auto& [k, v] : values) {
         meters[k].add(v, b);
       }
       images += b * static_cast<int64_t>(batch->views.size());
       ++step;
       ++state.global_step;
-      if (s_->kill_at > 0 && state.global_step == s_->kill_at) {
+      if (s_->kill_at > 0 && state.global_step == s_->kill_at &&
+          debug_hook_rank(ctx.rank())) {
         std::raise(SIGKILL);
       }
-      if (s_->term_at > 0 && state.global_step == s_->term_at) {
+      if (s_->term_at > 0 && state.global_step == s_->term_at &&
+          debug_hook_rank(ctx.rank())) {
         std::raise(SIGTERM);
       }
-      progress.update(
-          step,
-          fmt::format("loss {:.4f}  lr {:.4g}", values["total"], lr));
+      if (main) {
+        progress.update(
+            step,
+            fmt::format("loss {:.4f}  lr {:.4g}", values["total"], lr));
+      }
       if (c.train.checkpoint_every > 0 &&
           state.global_step % c.train.checkpoint_every == 0 && step < spe) {
         save_last(epoch, step);
       }
-      if (util::stop_requested()) {
+      // All ranks stop after the same step: a signal seen by any rank stops
+      // every rank (a one-number all-reduce).
+      bool stop = util::stop_requested();
+      if (ctx.distributed()) {
+        auto flag = torch::full({1}, stop ? 1.0 : 0.0, torch::kDouble);
+        ctx.all_reduce(flag, dist::ReduceOp::kMax);
+        stop = flag.item<double>() > 0;
+      }
+      if (stop) {
         save_last(epoch, step);
         spdlog::warn(
             "stopped by signal {} at epoch {} step {}; checkpoint {} written. "
@@ -661,13 +825,15 @@ TrainResult Trainer::run(bool resume) {
       rec.losses[k] = m.value();
       loss_text += fmt::format(" {} {:.4f}", k, m.value());
     }
-    progress.finish(
-        fmt::format("{} lr {:.4g} {:.0f} img/s", loss_text, lr,
-                    rec.images_per_s));
+    if (main) {
+      progress.finish(
+          fmt::format("{} lr {:.4g} {:.0f} img/s", loss_text, lr,
+                      rec.images_per_s));
+    }
     const bool last_epoch = epoch + 1 == c.schedule.epochs;
     const bool evaluated =
         (epoch + 1) % c.train.eval_every == 0 || last_epoch;
-    if (evaluated) {
+    if (evaluated && main) {
       report = evaluate();
       have_report = true;
       rec.accuracy = {
@@ -690,7 +856,8 @@ TrainResult Trainer::run(bool resume) {
     }
     history.push_back(rec);
     s_->loader->set_epoch(epoch + 1);
-    const bool improved = evaluated && report.top1 > state.best_metric;
+    const bool improved =
+        main && evaluated && report.top1 > state.best_metric;
     if (improved) {
       state.best_metric = report.top1;
       state.best_epoch = epoch + 1;
@@ -699,12 +866,20 @@ TrainResult Trainer::run(bool resume) {
     if (improved) {
       save_checkpoint(best, *s_->model, s_->optimizer.get(), state);
     }
-    if (c.output.plots) {
+    if (main && c.output.plots) {
       write_curves((out / "curves.png").string(), history);
     }
     result.epochs_done = epoch + 1;
   }
   util::remove_stop_handlers();
+  if (!main) {
+    // Wait for rank 0's final evaluation and reports (a failure there shows
+    // up here as a barrier error rather than a silent exit).
+    ctx.barrier();
+    result.global_step = state.global_step;
+    result.epochs_done = c.schedule.epochs;
+    return result;
+  }
   if (!have_report) {
     report = evaluate();  // resumed after the last evaluation
   }
@@ -726,6 +901,7 @@ TrainResult Trainer::run(bool resume) {
   result.report = report;
   result.global_step = state.global_step;
   result.epochs_done = c.schedule.epochs;
+  ctx.barrier();
   return result;
 }
 

@@ -436,4 +436,34 @@ TEST(Config, EveryRecipeIsValid) {
   EXPECT_EQ(methods.size(), 12u);
 }
 
+TEST(Config, DistKeysPresetsAndRanges) {
+  const std::string views = "data: {views: [a, b, b]}\n";
+  // SyncBN defaults on for the contrastive methods, off for CE; explicit
+  // settings win.
+  EXPECT_TRUE(parse_config(views + "loss: {method: bcl_rcl}\n", "x")
+                  .dist.sync_bn);
+  EXPECT_FALSE(parse_config("loss: {method: ce}\n", "x").dist.sync_bn);
+  EXPECT_FALSE(parse_config(
+                   views + "loss: {method: bcl}\ndist: {sync_bn: false}\n", "x")
+                   .dist.sync_bn);
+  EXPECT_TRUE(
+      parse_config("loss: {method: ce}\ndist: {sync_bn: true}\n", "x")
+          .dist.sync_bn);
+  Config c = parse_config("dist: {timeout_s: 12.5, bucket_mb: 4}\n", "x");
+  EXPECT_DOUBLE_EQ(c.dist.timeout_s, 12.5);
+  EXPECT_DOUBLE_EQ(c.dist.bucket_mb, 4.0);
+  EXPECT_DOUBLE_EQ(parse_config(to_yaml(c), "y").dist.timeout_s, 12.5);
+  std::string msg = error_of([] {
+    parse_config("dist:\n  timeout_s: 0\n  bucket_mb: -1\n", "d.yaml");
+  });
+  EXPECT_NE(msg.find("d.yaml line 2, column 3: dist.timeout_s: must be > 0, "
+                     "got 0"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("dist.bucket_mb: must be > 0, got -1"), std::string::npos)
+      << msg;
+  msg = error_of([] { parse_config("dist: {timeout: 5}\n", "d.yaml"); });
+  EXPECT_NE(msg.find("dist.timeout_s"), std::string::npos) << msg;
+}
+
 }  // namespace

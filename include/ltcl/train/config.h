@@ -116,6 +116,14 @@ struct RunConfig {
   int64_t checkpoint_every = 0;  // steps between mid-epoch checkpoints
 };
 
+// Data parallelism (docs/distributed.md). Used when the job has more than
+// one process (ltcl train --nproc N, torchrun, SLURM); ignored otherwise.
+struct DistConfig {
+  double timeout_s = 300;  // bound on every collective and the rendezvous
+  bool sync_bn = false;  // preset: true for the contrastive methods
+  double bucket_mb = 25;  // gradient all-reduce bucket size
+};
+
 struct OutputConfig {
   std::string dir = "runs/default";
   bool plots = true;
@@ -128,6 +136,7 @@ struct Config {
   OptimConfig optim;
   ScheduleConfig schedule;
   RunConfig train;
+  DistConfig dist;
   OutputConfig output;
 };
 

@@ -19,12 +19,15 @@
 // one forward pass of 3B images; loss = alpha * LA-CE(view 0) + beta *
 // contrastive(views 1-2, prototypes)). rescom, hybrid_sc and hybrid_psc are
 // rejected at construction until their losses land (see docs/training.md).
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "ltcl/data/dataset.h"
+#include "ltcl/dist/context.h"
 #include "ltcl/eval/report.h"
 #include "ltcl/train/config.h"
 
@@ -36,7 +39,7 @@ namespace ltcl::train {
 
 struct TrainResult {
   eval::EvalReport report;  // the last evaluation
-  bool stopped = false;  // ended by SIGINT / SIGTERM (checkpoint written)
+  bool stopped = false;     // ended by SIGINT / SIGTERM (checkpoint written)
   int64_t epochs_done = 0;
   int64_t global_step = 0;
   std::string out_dir;
@@ -53,11 +56,38 @@ DataSplits open_data(const DataConfig& config, const std::string& test_split);
 // Whether the trainer implements a method (see the header comment).
 bool method_wired(const std::string& method);
 
+// A contrastive step's inputs over the whole global batch.
+struct ContrastiveBatch {
+  at::Tensor features;  // [B_global, ...] in rank order
+  at::Tensor labels;    // [B_global]
+};
+
+// Data parallelism hooks for the method step functions (identity when
+// ctx is a single process). gather_for_contrastive: features with gradient
+// (all_gather_with_grad) and labels, for losses over the global batch.
+// gather_for_queue: detached embeddings and labels of every rank, for
+// memory queues (ResCom enqueues the result, so all ranks' queues agree).
+ContrastiveBatch gather_for_contrastive(
+    const dist::Context& ctx,
+    const at::Tensor& features,
+    const at::Tensor& labels);
+ContrastiveBatch gather_for_queue(
+    const dist::Context& ctx,
+    const at::Tensor& embeddings,
+    const at::Tensor& labels);
+
 class Trainer {
  public:
   // Validates the config as a whole, opens the data, builds the model and
   // optimizer. Writes nothing. Throws ltcl::Error on any problem.
-  explicit Trainer(Config config);
+  //
+  // Data parallel (ctx of world W > 1, docs/distributed.md): optim.batch_size
+  // is the global batch (must be divisible by W; each rank takes batch / W
+  // samples of the sampler's global sequence, ranks interleaved); rank 0's
+  // weights are broadcast; SyncBN when dist.sync_bn; gradients averaged
+  // before every optimizer step; contrastive losses over the global batch.
+  // Only rank 0 evaluates and writes files; logged losses are rank means.
+  explicit Trainer(Config config, dist::Context ctx = {});
   ~Trainer();
 
   // Trains to the end (or until a stop signal). With `resume`, continues
