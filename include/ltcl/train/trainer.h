@@ -18,7 +18,8 @@
 // bcl_rcl, rcl (three views [classification, contrastive, contrastive] in
 // one forward pass of 3B images; loss = alpha * LA-CE(view 0) + beta *
 // contrastive(views 1-2, prototypes)). rescom, hybrid_sc and hybrid_psc are
-// rejected at construction until their losses land (see docs/training.md).
+// rejected at construction: their losses exist, their training steps are
+// not wired yet (see docs/training.md).
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
