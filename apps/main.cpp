@@ -6,9 +6,13 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.h"
+#include "ltcl/util/allocator.h"
 #include "ltcl/util/error.h"
 
 int main(int argc, char** argv) {
+  // Before any tensor exists: reuse freed activations instead of a fresh
+  // mmap per step (6x faster training steps here, see util/allocator.h).
+  ltcl::util::keep_freed_memory();
   CLI::App app{
       "ltcl - long-tailed image recognition with rebalanced contrastive "
       "learning"};
