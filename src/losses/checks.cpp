@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "ltcl/util/error.h"
 
 namespace ltcl::losses::detail {
@@ -61,6 +63,12 @@ void check_logits_labels(
         shape(labels));
   }
   check_labels(component, labels, logits.size(1));
+}
+
+void check_positive(const char* component, const char* what, double value) {
+  if (!(value > 0) || !std::isfinite(value)) {
+    fail("{} - {} must be > 0: {{got {}}}", component, what, value);
+  }
 }
 
 void check_class_counts(

@@ -27,6 +27,10 @@ void check_class_counts(
     const torch::Tensor& class_counts,
     int64_t num_classes);
 
+// A finite option value > 0 (temperatures, scales):
+// "<component> - <what> must be > 0: {got <value>}".
+void check_positive(const char* component, const char* what, double value);
+
 // log(n_c / sum n) as a tensor of `like`'s dtype / device.
 torch::Tensor log_prior(
     const torch::Tensor& class_counts, const torch::Tensor& like);

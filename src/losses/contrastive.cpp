@@ -184,12 +184,8 @@ class ContrastiveCore : public torch::autograd::Function<ContrastiveCore> {
 
 void check_options(const ContrastiveLossOptions& o) {
   const char* name = "contrastive_loss";
-  if (!(o.temperature() > 0) || !std::isfinite(o.temperature())) {
-    fail("{} - temperature must be > 0: {{got {}}}", name, o.temperature());
-  }
-  if (!(o.feature_scale() > 0) || !std::isfinite(o.feature_scale())) {
-    fail("{} - feature_scale must be > 0: {{got {}}}", name, o.feature_scale());
-  }
+  detail::check_positive(name, "temperature", o.temperature());
+  detail::check_positive(name, "feature_scale", o.feature_scale());
   if (!(o.margin_max() >= 0) || !std::isfinite(o.margin_max())) {
     fail("{} - margin_max must be >= 0: {{got {}}}", name, o.margin_max());
   }

@@ -30,12 +30,7 @@ torch::Tensor psc_loss(
     const PSCLossOptions& options) {
   const char* name = "psc_loss";
   using detail::shape;
-  if (!(options.temperature() > 0) || !std::isfinite(options.temperature())) {
-    fail(
-        "{} - temperature must be > 0: {{got {}}}",
-        name,
-        options.temperature());
-  }
+  detail::check_positive(name, "temperature", options.temperature());
   if (!features.defined() || features.dim() != 2 ||
       !features.is_floating_point() || !prototypes.defined() ||
       prototypes.dim() != 2 || prototypes.size(1) != features.size(1)) {

@@ -34,12 +34,7 @@ torch::Tensor rescom_contrastive_loss(
     const ResComLossOptions& options) {
   const char* name = "rescom_contrastive_loss";
   using detail::shape;
-  if (!(options.temperature() > 0) || !std::isfinite(options.temperature())) {
-    fail(
-        "{} - temperature must be > 0: {{got {}}}",
-        name,
-        options.temperature());
-  }
+  detail::check_positive(name, "temperature", options.temperature());
   if (options.k_pos() < 0 || options.k_neg() < 0) {
     fail(
         "{} - k_pos and k_neg must be >= 0: {{got k_pos {}, k_neg {}}}",
