@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -26,6 +27,8 @@
 #include "ltcl/eval/plot.h"
 #include "ltcl/losses/classification.h"
 #include "ltcl/losses/contrastive.h"
+#include "ltcl/losses/hybrid.h"
+#include "ltcl/losses/rescom.h"
 #include "ltcl/models/network.h"
 #include "ltcl/train/checkpoint.h"
 #include "ltcl/train/schedule.h"
@@ -124,11 +127,73 @@ torch::Tensor eval_batch(
   return x;
 }
 
+// Hybrid-SC / Hybrid-PSC: two batch streams (instance-balanced for the
+// contrastive branch, class-balanced for the classifier).
+bool is_two_branch_method(const std::string& m) {
+  return m == "hybrid_sc" || m == "hybrid_psc";
+}
+
+// Method state that lives with the model, registered as submodules of the
+// network so that checkpoints, .to(device) and the optimizer see it:
+// ResCom's queue (buffers) as `rescom_queue`, Hybrid-PSC's prototypes
+// (parameters) as `psc_prototypes`. Called before the optimizer is built
+// and by load_saved_model, so a checkpoint loads into the same layout.
+void attach_method_modules(
+    models::Network& net,
+    const Config& c,
+    int64_t num_classes,
+    models::ClassBalancedQueue* queue = nullptr,
+    models::PrototypeBank* prototypes = nullptr) {
+  if (c.loss.method == "rescom") {
+    auto q = net->register_module(
+        "rescom_queue",
+        models::ClassBalancedQueue(
+            models::ClassBalancedQueueOptions(num_classes, c.model.proj_dim)
+                .per_class(c.loss.rescom_queue_size)));
+    if (queue) {
+      *queue = models::ClassBalancedQueue(q);
+    }
+  } else if (c.loss.method == "hybrid_psc") {
+    auto p = net->register_module(
+        "psc_prototypes", models::PrototypeBank(num_classes, c.model.proj_dim));
+    if (prototypes) {
+      *prototypes = models::PrototypeBank(p);
+    }
+  }
+}
+
+// Hybrid's two streams over the training set: the instance-balanced one
+// draws views 1-2 (contrastive recipes), the class-balanced one view 0
+// (classification recipe); both batch_size images a step, drop_last.
+std::unique_ptr<data::PairedLoader> make_paired_loader(
+    const Config& c,
+    const data::DatasetPtr& train,
+    const std::vector<augment::Recipe>& recipes,
+    const data::SamplerOptions& so,
+    int world) {
+  auto instance = std::make_shared<augment::MultiViewDataset>(
+      train, std::vector<augment::Recipe>{recipes[1], recipes[2]});
+  auto balanced = std::make_shared<augment::MultiViewDataset>(
+      train, std::vector<augment::Recipe>{recipes[0]});
+  auto sampler = std::make_shared<data::PairedSampler>(train->labels(), so);
+  return std::make_unique<data::PairedLoader>(
+      instance,
+      balanced,
+      sampler,
+      data::LoaderOptions()
+          .batch_size(c.optim.batch_size / world)
+          .workers(static_cast<int>(c.data.workers))
+          .drop_last(true)
+          .seed(static_cast<uint64_t>(c.train.seed)));
+}
+
 models::NetworkOptions network_options(
     const Config& c,
     int64_t num_classes,
     int64_t channels) {
   bool contrastive = is_contrastive_core_method(c.loss.method);
+  bool projected = contrastive || is_two_branch_method(c.loss.method) ||
+      c.loss.method == "rescom";
   return models::NetworkOptions()
       .arch(c.model.arch)
       .num_classes(num_classes)
@@ -136,7 +201,7 @@ models::NetworkOptions network_options(
       .classifier(c.model.classifier)
       .cosine_scale(c.model.cosine_scale)
       .proj_hidden(c.model.proj_hidden)
-      .proj_dim(contrastive ? c.model.proj_dim : 0)
+      .proj_dim(projected ? c.model.proj_dim : 0)
       .prototype_head(contrastive && c.loss.class_complement);
 }
 
@@ -224,7 +289,8 @@ void write_curves(const std::string& path, const std::vector<EpochRecord>& h) {
 
 bool method_wired_impl(const std::string& m) {
   return m == "ce" || m == "la" || m == "bs" || m == "ldam_drw" ||
-      m == "focal" || is_contrastive_core_method(m);
+      m == "focal" || is_contrastive_core_method(m) || m == "rescom" ||
+      is_two_branch_method(m);
 }
 
 }  // namespace
@@ -411,8 +477,9 @@ ContrastiveBatch gather_for_contrastive(
 }
 
 // The detached variant for memory queues (ResCom): the first-view embeddings
-// and labels of every rank, no gradient, so that each rank's queue receives
-// the whole global batch in the same order.
+// and labels of every rank, no gradient, in the global sampler order, so
+// that each rank's queue receives the whole global batch in the order one
+// process would.
 ContrastiveBatch gather_for_queue(
     const dist::Context& ctx,
     const torch::Tensor& embeddings,
@@ -420,8 +487,16 @@ ContrastiveBatch gather_for_queue(
   if (!ctx.distributed()) {
     return {embeddings.detach(), labels};
   }
-  return {ctx.all_gather(embeddings.detach().contiguous()),
-          ctx.all_gather(labels)};
+  // all_gather returns rank-major rows; local row i of rank r is the global
+  // batch's row i * W + r (ranks take interleaved draws), so a [W, B] ->
+  // [B, W] transpose restores the order one process would see: the FIFO
+  // queue then keeps the same keys in the same slots for any world size.
+  const int64_t w = ctx.world_size();
+  auto e = ctx.all_gather(embeddings.detach().contiguous());
+  auto l = ctx.all_gather(labels.contiguous());
+  const int64_t b = embeddings.size(0);
+  return {e.view({w, b, -1}).transpose(0, 1).reshape({w * b, -1}),
+          l.view({w, b}).transpose(0, 1).reshape({w * b})};
 }
 
 struct Trainer::State {
@@ -440,12 +515,190 @@ struct Trainer::State {
   std::shared_ptr<augment::MultiViewDataset> views;
   data::SamplerPtr sampler;
   std::unique_ptr<data::Loader> loader;
+  // Hybrid: the two streams replace `loader` (see make_paired_loader).
+  std::unique_ptr<data::PairedLoader> paired;
+  // ResCom: the queue (a submodule of `model`), the class-balanced weights
+  // and the first-view embeddings of the last step, enqueued after the
+  // optimizer step (the loss's graph holds the keys until backward).
+  models::ClassBalancedQueue queue{nullptr};
+  torch::Tensor cb_weights;
+  torch::Tensor pending_keys, pending_labels;
+  // Hybrid-PSC: the learnable prototypes (a submodule of `model`).
+  models::PrototypeBank prototypes{nullptr};
+
+  // One step's input: the batch, and Hybrid's class-balanced batch.
+  struct StepBatch {
+    data::Batch main;  // Hybrid: the instance-balanced (contrastive) batch
+    std::optional<data::Batch> balanced;
+  };
+
+  void set_epoch(int64_t epoch) {
+    if (paired) {
+      paired->set_epoch(epoch);
+    } else {
+      loader->set_epoch(epoch);
+    }
+  }
+  int64_t batches_per_epoch() const {
+    return paired ? paired->batches_per_epoch() : loader->batches_per_epoch();
+  }
+  std::optional<StepBatch> next_batch() {
+    if (paired) {
+      auto p = paired->next();
+      if (!p) {
+        return std::nullopt;
+      }
+      return StepBatch{std::move(p->first), std::move(p->second)};
+    }
+    auto b = loader->next();
+    if (!b) {
+      return std::nullopt;
+    }
+    return StepBatch{std::move(*b), std::nullopt};
+  }
+  // Sampler positions: "train" (Hybrid: the instance stream) and, for
+  // Hybrid, "balanced" (the class-balanced stream).
+  // Stored in the global form (to_global_state), so --resume works for
+  // any world size.
+  void save_samplers(Checkpoint& state) const {
+    const int world = ctx.world_size();
+    if (paired) {
+      auto v = to_global_state(paired->state(), world);
+      state.samplers["train"] = {v[0], v[1]};
+      state.samplers["balanced"] = {v[2], v[3]};
+    } else {
+      state.samplers["train"] =
+          to_global_state(loader->state().to_vector(), world);
+    }
+  }
+  void load_samplers(const Checkpoint& state) {
+    auto train = state.samplers.find("train");
+    if (train == state.samplers.end()) {
+      fail("Trainer::run - the checkpoint has no 'train' sampler state");
+    }
+    const int world = ctx.world_size();
+    if (!paired) {
+      loader->load_state(data::SamplerState::from_vector(
+          to_local_state(train->second, world)));
+      return;
+    }
+    auto balanced = state.samplers.find("balanced");
+    if (balanced == state.samplers.end()) {
+      fail(
+          "Trainer::run - loss.method '{}' needs the 'balanced' sampler "
+          "state, which the checkpoint lacks",
+          config.loss.method);
+    }
+    std::vector<int64_t> v = train->second;
+    v.insert(v.end(), balanced->second.begin(), balanced->second.end());
+    paired->load_state(to_local_state(v, world));
+  }
+
+  // After the optimizer step: ResCom enqueues the step's detached first-view
+  // embeddings (FIFO per class).
+  void after_step() {
+    if (pending_keys.defined()) {
+      queue->enqueue(pending_keys, pending_labels);
+      pending_keys = torch::Tensor();
+      pending_labels = torch::Tensor();
+    }
+  }
+
+  // ResCom (METHODS.md section 5): views 0 and 1 of each image in one
+  // forward pass; class-balanced contrastive loss with hard mining against
+  // the queue on the two views' embeddings, Siamese Balanced Softmax on the
+  // two views' logits; total = BS-CE + rescom_weight * contrastive.
+  std::map<std::string, torch::Tensor> rescom_step(const data::Batch& batch) {
+    const auto& c = config.loss;
+    auto y = batch.labels.to(device);
+    const int64_t B = y.size(0);
+    auto o = model->forward(torch::cat(batch.views, 0).to(device));
+    auto z = torch::stack(
+        {o.embeddings.slice(0, 0, B), o.embeddings.slice(0, B, 2 * B)}, 1);
+    // Global batch for the contrastive term (identity in one process).
+    auto global = gather_for_contrastive(ctx, z, y);
+    auto con = losses::functional::rescom_contrastive_loss(
+        global.features,
+        global.labels,
+        queue->keys,
+        queue->valid_mask(),
+        cb_weights,
+        losses::ResComLossOptions()
+            .temperature(c.rescom_tau)
+            .k_pos(c.rescom_k_pos)
+            .k_neg(c.rescom_k_neg));
+    auto cls = losses::functional::siamese_balanced_softmax(
+        o.logits.slice(0, 0, B), o.logits.slice(0, B, 2 * B), y, counts_t);
+    // Every rank enqueues the first views of the whole global batch, in
+    // rank order, so the ranks' queues stay identical.
+    auto keys = gather_for_queue(ctx, z.select(1, 0), y);
+    pending_keys = keys.features;
+    pending_labels = keys.labels;
+    std::map<std::string, torch::Tensor> out;
+    out["bs_ce"] = cls;
+    out["contrastive"] = con;
+    out["total"] = cls + c.rescom_weight * con;
+    return out;
+  }
+
+  // Hybrid-SC / PSC (METHODS.md section 6): the instance batch's two
+  // contrastive views and the class-balanced batch's classification view in
+  // one forward pass of 3B images. Contrastive branch: SupCon (hybrid_sc) or
+  // PSC against the learnable prototypes (hybrid_psc; both views are
+  // anchors, mean over the 2B of them) on the projections; classifier
+  // branch: CE on the balanced batch's logits. total = alpha * contrastive +
+  // (1 - alpha) * CE, alpha = 1 - (epoch / epochs)^2 with the 0-based epoch
+  // (constant within an epoch: 1 in the first, 1 - ((T-1)/T)^2 in the last).
+  std::map<std::string, torch::Tensor> hybrid_step(
+      const data::Batch& instance,
+      const data::Batch& balanced,
+      int64_t epoch) {
+    const auto& c = config.loss;
+    auto yi = instance.labels.to(device);
+    auto yb = balanced.labels.to(device);
+    const int64_t B = yi.size(0);
+    auto x = torch::cat(
+                 {instance.views[0], instance.views[1], balanced.views[0]}, 0)
+                 .to(device);
+    auto o = model->forward(x);
+    torch::Tensor con;
+    if (c.method == "hybrid_sc") {
+      auto z = torch::stack(
+          {o.embeddings.slice(0, 0, B), o.embeddings.slice(0, B, 2 * B)}, 1);
+      auto global = gather_for_contrastive(ctx, z, yi);
+      con = losses::functional::contrastive_loss(
+          global.features, global.labels, torch::Tensor(), counts_t,
+          losses::supcon_options(c.temperature));
+    } else {
+      con = losses::functional::psc_loss(
+          o.embeddings.slice(0, 0, 2 * B),
+          torch::cat({yi, yi}, 0),
+          prototypes->weight,
+          losses::PSCLossOptions().temperature(c.psc_tau));
+    }
+    auto ce = losses::functional::cross_entropy(
+        o.logits.slice(0, 2 * B, o.logits.size(0)), yb);
+    const double a = losses::hybrid_alpha(
+        static_cast<double>(epoch), static_cast<double>(config.schedule.epochs));
+    std::map<std::string, torch::Tensor> out;
+    out["contrastive"] = con;
+    out["ce"] = ce;
+    out["total"] = a * con + (1.0 - a) * ce;
+    return out;
+  }
 
   // Loss components of one step; "total" is backpropagated.
   std::map<std::string, torch::Tensor> step(
-      const data::Batch& batch,
+      const StepBatch& input,
       int64_t epoch) {
     const auto& c = config.loss;
+    if (c.method == "rescom") {
+      return rescom_step(input.main);
+    }
+    if (is_two_branch_method(c.method)) {
+      return hybrid_step(input.main, *input.balanced, epoch);
+    }
+    const data::Batch& batch = input.main;
     auto y = batch.labels.to(device);
     std::map<std::string, torch::Tensor> out;
     if (!is_contrastive_core_method(c.method)) {
@@ -522,12 +775,6 @@ Trainer::Trainer(Config config, dist::Context ctx)
         world);
   }
   s_->ctx = ctx;
-  if (!method_wired(config.loss.method)) {
-    fail(
-        "Trainer - loss.method '{}' is not wired into the training loop yet "
-        "(wired: ce, la, bs, ldam_drw, focal, supcon_la, bcl, bcl_rcl, rcl)",
-        config.loss.method);
-  }
   if (config.train.amp != "none" || config.train.channels_last) {
     fail(
         "Trainer - train.amp '{}' / train.channels_last {} are not wired "
@@ -567,24 +814,40 @@ Trainer::Trainer(Config config, dist::Context ctx)
   for (const auto& name : config.data.views) {
     recipes.push_back(augment::make_recipe(name, stats));
   }
-  s_->views = std::make_shared<augment::MultiViewDataset>(
-      s_->data.train, std::move(recipes));
   data::SamplerOptions so;
   so.seed = static_cast<uint64_t>(config.train.seed);
   so.rank = ctx.rank();
   so.world_size = world;
-  s_->sampler = data::make_sampler(config.data.sampler, *s_->data.train, so);
-  s_->loader = std::make_unique<data::Loader>(
-      s_->views,
-      s_->sampler,
-      data::LoaderOptions()
-          .batch_size(config.optim.batch_size / world)
-          .workers(static_cast<int>(config.data.workers))
-          .drop_last(is_contrastive_core_method(config.loss.method))
-          .seed(static_cast<uint64_t>(config.train.seed)));
+  if (is_two_branch_method(config.loss.method)) {
+    s_->paired =
+        make_paired_loader(config, s_->data.train, recipes, so, world);
+  } else {
+    s_->views = std::make_shared<augment::MultiViewDataset>(
+        s_->data.train, std::move(recipes));
+    s_->sampler =
+        data::make_sampler(config.data.sampler, *s_->data.train, so);
+    s_->loader = std::make_unique<data::Loader>(
+        s_->views,
+        s_->sampler,
+        data::LoaderOptions()
+            .batch_size(config.optim.batch_size / world)
+            .workers(static_cast<int>(config.data.workers))
+            .drop_last(
+                is_contrastive_core_method(config.loss.method) ||
+                config.loss.method == "rescom")
+            .seed(static_cast<uint64_t>(config.train.seed)));
+  }
   torch::manual_seed(static_cast<uint64_t>(config.train.seed));
   s_->model = models::Network(network_options(
       config, s_->data.train->num_classes(), stats.channels));
+  attach_method_modules(
+      s_->model, config, s_->data.train->num_classes(), &s_->queue,
+      &s_->prototypes);
+  if (config.loss.method == "rescom") {
+    s_->cb_weights =
+        losses::class_balanced_weights(s_->counts, config.loss.rescom_cb_beta)
+            .to(s_->device);
+  }
   s_->model->to(s_->device);
   if (ctx.distributed()) {
     // Same initial weights everywhere (rank 0's), SyncBN on request, and
@@ -693,8 +956,7 @@ TrainResult Trainer::run(bool resume) {
   auto save_last = [&](int64_t epoch, int64_t step_in_epoch) {
     state.epoch = epoch;
     state.step_in_epoch = step_in_epoch;
-    state.samplers["train"] =
-        to_global_state(s_->loader->state().to_vector(), world);
+    s_->save_samplers(state);
     state.history_json = history_json(history).dump();
     capture_rng(state);
     if (main) {
@@ -704,14 +966,13 @@ TrainResult Trainer::run(bool resume) {
   };
 
   for (int64_t epoch = state.epoch; epoch < c.schedule.epochs; ++epoch) {
-    s_->loader->set_epoch(epoch);
+    s_->set_epoch(epoch);
     int64_t step = 0;
     if (resume && epoch == state.epoch && state.step_in_epoch > 0) {
-      s_->loader->load_state(data::SamplerState::from_vector(
-          to_local_state(state.samplers["train"], world)));
+      s_->load_samplers(state);
       step = state.step_in_epoch;
     }
-    int64_t spe = s_->loader->batches_per_epoch();
+    int64_t spe = s_->batches_per_epoch();
     if (c.train.max_steps_per_epoch > 0) {
       spe = std::min(spe, c.train.max_steps_per_epoch);
     }
@@ -731,7 +992,7 @@ TrainResult Trainer::run(bool resume) {
     int64_t images = 0;
     double lr = 0;
     while (step < spe) {
-      auto batch = s_->loader->next();
+      auto batch = s_->next_batch();
       if (!batch) {
         break;
       }
@@ -764,11 +1025,16 @@ TrainResult Trainer::run(bool resume) {
         s_->reducer->synchronize();  // gradient average over the ranks
       }
       s_->optimizer->step();
-      const int64_t b = batch->labels.size(0) * world;
+      s_->after_step();
+      const int64_t b = batch->main.labels.size(0) * world;
       for (const auto& [k, v] : values) {
         meters[k].add(v, b);
       }
-      images += b * static_cast<int64_t>(batch->views.size());
+      images += b * static_cast<int64_t>(batch->main.views.size());
+      if (batch->balanced) {
+        images += batch->balanced->labels.size(0) * world *
+            static_cast<int64_t>(batch->balanced->views.size());
+      }
       ++step;
       ++state.global_step;
       if (s_->kill_at > 0 && state.global_step == s_->kill_at &&
@@ -855,7 +1121,7 @@ TrainResult Trainer::run(bool resume) {
           epoch + 1, report.top1, report.many, report.medium, report.few);
     }
     history.push_back(rec);
-    s_->loader->set_epoch(epoch + 1);
+    s_->set_epoch(epoch + 1);
     const bool improved =
         main && evaluated && report.top1 > state.best_metric;
     if (improved) {
@@ -919,6 +1185,7 @@ SavedModel load_saved_model(
   auto stats = stats_of(m.config, *m.data.train);
   auto net = models::Network(network_options(
       m.config, m.data.train->num_classes(), stats.channels));
+  attach_method_modules(net, m.config, m.data.train->num_classes());
   auto dev = pick_device(device);
   net->to(dev);
   load_checkpoint(checkpoint, net.ptr().get(), nullptr, dev);

@@ -12,21 +12,16 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "ltcl/models/network.h"
 #include "ltcl/train/checkpoint.h"
 #include "support.h"
+#include "train/runs.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using ltcl::test::read_all;
 using ltcl::test::run_command;
-
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using ltcl::test::train_cmd;
 
 // A tiny CE run on MNIST-LT (IF 10): 2 epochs of 8 steps of 32 images.
 fs::path tiny_config(const ltcl::test::TempDir& dir, const fs::path& mnist,
@@ -56,23 +51,6 @@ fs::path tiny_config(const ltcl::test::TempDir& dir, const fs::path& mnist,
                       "  log_every: 100\n"
                    << extra;
   return p;
-}
-
-std::string train_cmd(const fs::path& cfg, const fs::path& out,
-                      const std::string& more = "") {
-  return ltcl::test::cli_path() + " train --config " + cfg.string() +
-      " --out " + out.string() + " " + more;
-}
-
-ltcl::models::Network load_weights(const fs::path& ckpt) {
-  // Architecture as in tiny_config (resnet20, MNIST: 1 channel, 10 classes).
-  auto net = ltcl::models::Network(ltcl::models::NetworkOptions()
-                                       .arch("resnet20")
-                                       .num_classes(10)
-                                       .in_channels(1)
-                                       .proj_dim(0));
-  ltcl::train::load_checkpoint(ckpt.string(), net.ptr().get(), nullptr);
-  return net;
 }
 
 TEST(Trainer, TinyRunWritesEverythingAndBeatsChance) {
@@ -145,35 +123,12 @@ TEST(Trainer, KillMidEpochThenResumeEqualsUninterrupted) {
   }
   ltcl::test::TempDir dir;
   auto cfg = tiny_config(dir, mnist, "  checkpoint_every: 3\n");
-  std::string out;
-  ASSERT_EQ(run_command(train_cmd(cfg, dir / "a"), &out), 0) << out;
   // Killed at global step 11 (epoch 1, step 3 of 8); the last checkpoint is
   // the one of step 9 (mid-epoch 1).
-  int rc = run_command(
-      "LTCL_DEBUG_KILL_AT_STEP=11 " + train_cmd(cfg, dir / "b"), &out);
-  EXPECT_NE(rc, 0) << out;
-  EXPECT_FALSE(fs::exists(dir / "b" / "metrics.json"));
-  auto meta = ltcl::train::load_checkpoint(
-      (dir / "b" / "last.pt").string(), nullptr, nullptr);
+  auto meta = ltcl::test::expect_kill_resume_exact(dir.path(), cfg, 11);
   EXPECT_EQ(meta.global_step, 9);
   EXPECT_EQ(meta.epoch, 1);
   EXPECT_EQ(meta.step_in_epoch, 1);
-  ASSERT_EQ(run_command(train_cmd(cfg, dir / "b", "--resume"), &out), 0)
-      << out;
-  auto wa = load_weights(dir / "a" / "last.pt");
-  auto wb = load_weights(dir / "b" / "last.pt");
-  auto pb = wb->named_parameters();
-  for (const auto& kv : wa->named_parameters()) {
-    EXPECT_TRUE(torch::equal(kv.value(), pb[kv.key()])) << kv.key();
-  }
-  auto bb = wb->named_buffers();
-  for (const auto& kv : wa->named_buffers()) {
-    EXPECT_TRUE(torch::equal(kv.value(), bb[kv.key()])) << kv.key();
-  }
-  auto ma = nlohmann::json::parse(read_all(dir / "a" / "metrics.json"));
-  auto mb = nlohmann::json::parse(read_all(dir / "b" / "metrics.json"));
-  EXPECT_EQ(ma["per_class"], mb["per_class"]);
-  EXPECT_EQ(ma["top1"], mb["top1"]);
 }
 
 TEST(Trainer, SigtermWritesCheckpointAndExitsZero) {

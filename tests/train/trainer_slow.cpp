@@ -1,6 +1,7 @@
-// Slow (label `slow`): a tiny training run per wired method on MNIST-LT
-// (IF 10) from ../shared must clearly beat chance (10 %). Each run: 2 epochs
-// of 40 steps, batch 32, ResNet-20, 30 test images per class.
+// Slow (label `slow`): a tiny training run per one-stream method on
+// MNIST-LT (IF 10) from ../shared must clearly beat chance (10 %). Each run:
+// 2 epochs of 40 steps, batch 32, ResNet-20, 30 test images per class.
+// ResCom and Hybrid-SC / PSC have their own (fast) runs in methods.cpp.
 #include <filesystem>
 #include <fstream>
 #include <sstream>

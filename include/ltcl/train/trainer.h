@@ -17,9 +17,15 @@
 // Methods wired: ce, la, bs, ldam_drw, focal (one view); supcon_la, bcl,
 // bcl_rcl, rcl (three views [classification, contrastive, contrastive] in
 // one forward pass of 3B images; loss = alpha * LA-CE(view 0) + beta *
-// contrastive(views 1-2, prototypes)). rescom, hybrid_sc and hybrid_psc are
-// rejected at construction: their losses exist, their training steps are
-// not wired yet (see docs/training.md).
+// contrastive(views 1-2, prototypes)); rescom (two views in one forward
+// pass; Siamese Balanced Softmax + rescom_weight * class-balanced
+// contrastive loss mined against the queue, which is filled after each
+// optimizer step and saved with the model as `rescom_queue`); hybrid_sc,
+// hybrid_psc (an instance-balanced stream of views 1-2 for the contrastive
+// branch and a class-balanced stream of view 0 for the classifier, one
+// forward pass; alpha(epoch) * contrastive + (1 - alpha) * CE; PSC's
+// prototypes are saved with the model as `psc_prototypes`). See
+// docs/training.md.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -59,15 +65,18 @@ bool method_wired(const std::string& method);
 
 // A contrastive step's inputs over the whole global batch.
 struct ContrastiveBatch {
-  at::Tensor features;  // [B_global, ...] in rank order
+  at::Tensor features;  // [B_global, ...] (order: see the two functions)
   at::Tensor labels;    // [B_global]
 };
 
 // Data parallelism hooks for the method step functions (identity when
 // ctx is a single process). gather_for_contrastive: features with gradient
 // (all_gather_with_grad) and labels, for losses over the global batch.
-// gather_for_queue: detached embeddings and labels of every rank, for
-// memory queues (ResCom enqueues the result, so all ranks' queues agree).
+// gather_for_queue: detached embeddings [B_global, D] and labels of every
+// rank in the global sampler order (the order of the 1-process batch;
+// every rank passes the same local batch size), for
+// memory queues (ResCom enqueues the result, so all ranks' queues agree and
+// equal the 1-process queue).
 ContrastiveBatch gather_for_contrastive(
     const dist::Context& ctx,
     const at::Tensor& features,

@@ -1,0 +1,91 @@
+#pragma once
+// Shared by the end-to-end training tests (tests/train/trainer.cpp,
+// tests/train/methods.cpp): reading run outputs, the `ltcl train` command
+// line, and the kill / resume exactness check built on the trainer's
+// LTCL_DEBUG_KILL_AT_STEP hook.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "ltcl/models/network.h"
+#include "ltcl/train/checkpoint.h"
+#include "ltcl/train/trainer.h"
+#include "support.h"
+
+namespace ltcl::test {
+
+inline std::string read_all(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline std::string train_cmd(
+    const std::filesystem::path& cfg,
+    const std::filesystem::path& out,
+    const std::string& more = "") {
+  return cli_path() + " train --config " + cfg.string() + " --out " +
+         out.string() + " " + more;
+}
+
+// Trains `cfg` uninterrupted into dir/a and, into dir/b, a run that kills
+// itself with SIGKILL after global step `kill_at` and is then resumed with
+// --resume. Expects the two runs to end with identical tensors (every
+// parameter and buffer of the model as rebuilt from the saved config, so
+// method state registered on the model, e.g. ResCom's queue, is compared
+// too) and identical final metrics. Returns the killed run's checkpoint
+// (dir/b/last.pt before the resume) for the caller's own checks.
+inline train::Checkpoint expect_kill_resume_exact(
+    const std::filesystem::path& dir,
+    const std::filesystem::path& cfg,
+    int64_t kill_at) {
+  namespace fs = std::filesystem;
+  std::string out;
+  train::Checkpoint killed;
+  if (run_command(train_cmd(cfg, dir / "a"), &out) != 0) {
+    ADD_FAILURE() << "uninterrupted run failed:\n" << out;
+    return killed;
+  }
+  int rc = run_command(
+      "LTCL_DEBUG_KILL_AT_STEP=" + std::to_string(kill_at) + " " +
+          train_cmd(cfg, dir / "b"),
+      &out);
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_FALSE(fs::exists(dir / "b" / "metrics.json"));
+  killed = train::load_checkpoint(
+      (dir / "b" / "last.pt").string(), nullptr, nullptr);
+  if (run_command(train_cmd(cfg, dir / "b", "--resume"), &out) != 0) {
+    ADD_FAILURE() << "resumed run failed:\n" << out;
+    return killed;
+  }
+  auto ma =
+      train::load_saved_model((dir / "a" / "last.pt").string(), "", "cpu");
+  auto mb =
+      train::load_saved_model((dir / "b" / "last.pt").string(), "", "cpu");
+  auto pb = mb.model->named_parameters();
+  EXPECT_EQ(ma.model->named_parameters().size(), pb.size());
+  for (const auto& kv : ma.model->named_parameters()) {
+    EXPECT_TRUE(pb.contains(kv.key()) && torch::equal(kv.value(), pb[kv.key()]))
+        << kv.key();
+  }
+  auto bb = mb.model->named_buffers();
+  EXPECT_EQ(ma.model->named_buffers().size(), bb.size());
+  for (const auto& kv : ma.model->named_buffers()) {
+    EXPECT_TRUE(bb.contains(kv.key()) && torch::equal(kv.value(), bb[kv.key()]))
+        << kv.key();
+  }
+  auto ja = nlohmann::json::parse(read_all(dir / "a" / "metrics.json"));
+  auto jb = nlohmann::json::parse(read_all(dir / "b" / "metrics.json"));
+  EXPECT_EQ(ja["per_class"], jb["per_class"]);
+  EXPECT_EQ(ja["top1"], jb["top1"]);
+  return killed;
+}
+
+}  // namespace ltcl::test
