@@ -198,8 +198,11 @@ TEST(DistributedTrainer, ResComTwoProcessesMatchOneProcessQueueIncluded) {
   // the weights, amplified through the projection BN over 16 samples, moved
   // them by up to 0.0195 (unit vectors) after 3 updates; checked tightly
   // after one step below.
-  expect_same_weights(dir / "one" / "last.pt", dir / "two" / "last.pt", 5e-3,
-                      "rescom_queue.keys");
+  expect_same_weights(
+      dir / "one" / "last.pt",
+      dir / "two" / "last.pt",
+      5e-3,
+      "rescom_queue.keys");
   auto queue = [&](const char* run) {
     return ltcl::train::load_saved_model(
                (dir / run / "last.pt").string(), "", "cpu")
@@ -213,7 +216,10 @@ TEST(DistributedTrainer, ResComTwoProcessesMatchOneProcessQueueIncluded) {
   EXPECT_TRUE(torch::equal(q1["rescom_queue.ptr"], q2["rescom_queue.ptr"]));
   EXPECT_GT(q1["rescom_queue.count"].sum().item<int64_t>(), 16);
   EXPECT_LT(
-      (q1["rescom_queue.keys"] - q2["rescom_queue.keys"]).abs().max().item<double>(),
+      (q1["rescom_queue.keys"] - q2["rescom_queue.keys"])
+          .abs()
+          .max()
+          .item<double>(),
       0.05);
 
   // One step: the queue holds the first views of the global batch, the same
@@ -234,7 +240,10 @@ TEST(DistributedTrainer, ResComTwoProcessesMatchOneProcessQueueIncluded) {
   EXPECT_EQ(k1["rescom_queue.count"].sum().item<int64_t>(), 16);
   EXPECT_TRUE(torch::equal(k1["rescom_queue.count"], k2["rescom_queue.count"]));
   EXPECT_LT(
-      (k1["rescom_queue.keys"] - k2["rescom_queue.keys"]).abs().max().item<double>(),
+      (k1["rescom_queue.keys"] - k2["rescom_queue.keys"])
+          .abs()
+          .max()
+          .item<double>(),
       1e-5);
 }
 
