@@ -677,7 +677,11 @@ std::vector<Key> build_schema() {
       Str, train, device, "Device (auto: cuda when present).", {},
       {"cpu", "cuda", "auto"}));
   keys.push_back(LTCL_KEY(
-      Str, train, amp, "Mixed precision (fp16 needs CUDA).", {},
+      Str,
+      train,
+      amp,
+      "Mixed precision of the forward pass (fp16 needs CUDA).",
+      {},
       {"none", "bf16", "fp16"}));
   keys.push_back(LTCL_KEY(
       bool, train, channels_last, "Channels-last memory format."));

@@ -31,6 +31,8 @@
 #include "ltcl/losses/rescom.h"
 #include "ltcl/models/network.h"
 #include "ltcl/train/checkpoint.h"
+#include "ltcl/train/loss_scaler.h"
+#include "ltcl/train/precision.h"
 #include "ltcl/train/schedule.h"
 #include "ltcl/util/atomic_file.h"
 #include "ltcl/util/guard.h"
@@ -512,6 +514,9 @@ struct Trainer::State {
   torch::Tensor drw_weights;
   models::Network model{nullptr};
   std::unique_ptr<torch::optim::SGD> optimizer;
+  // train.amp / train.channels_last of the forward pass; fp16's scaler.
+  std::unique_ptr<Precision> precision;
+  std::unique_ptr<LossScaler> scaler;
   std::shared_ptr<augment::MultiViewDataset> views;
   data::SamplerPtr sampler;
   std::unique_ptr<data::Loader> loader;
@@ -612,7 +617,7 @@ struct Trainer::State {
     const auto& c = config.loss;
     auto y = batch.labels.to(device);
     const int64_t B = y.size(0);
-    auto o = model->forward(torch::cat(batch.views, 0).to(device));
+    auto o = precision->forward(*model, torch::cat(batch.views, 0));
     auto z = torch::stack(
         {o.embeddings.slice(0, 0, B), o.embeddings.slice(0, B, 2 * B)}, 1);
     // Global batch for the contrastive term (identity in one process).
@@ -658,9 +663,8 @@ struct Trainer::State {
     auto yb = balanced.labels.to(device);
     const int64_t B = yi.size(0);
     auto x = torch::cat(
-                 {instance.views[0], instance.views[1], balanced.views[0]}, 0)
-                 .to(device);
-    auto o = model->forward(x);
+        {instance.views[0], instance.views[1], balanced.views[0]}, 0);
+    auto o = precision->forward(*model, x);
     torch::Tensor con;
     if (c.method == "hybrid_sc") {
       auto z = torch::stack(
@@ -702,7 +706,7 @@ struct Trainer::State {
     auto y = batch.labels.to(device);
     std::map<std::string, torch::Tensor> out;
     if (!is_contrastive_core_method(c.method)) {
-      auto o = model->forward(batch.views[0].to(device));
+      auto o = precision->forward(*model, batch.views[0]);
       torch::Tensor l;
       namespace F = losses::functional;
       if (c.method == "ce") {
@@ -731,8 +735,7 @@ struct Trainer::State {
       return out;
     }
     const int64_t B = batch.labels.size(0);
-    auto x = torch::cat(batch.views, 0).to(device);
-    auto o = model->forward(x);
+    auto o = precision->forward(*model, torch::cat(batch.views, 0));
     auto logits0 = o.logits.slice(0, 0, B);
     auto z = torch::stack(
         {o.embeddings.slice(0, B, 2 * B), o.embeddings.slice(0, 2 * B, 3 * B)},
@@ -775,13 +778,6 @@ Trainer::Trainer(Config config, dist::Context ctx)
         world);
   }
   s_->ctx = ctx;
-  if (config.train.amp != "none" || config.train.channels_last) {
-    fail(
-        "Trainer - train.amp '{}' / train.channels_last {} are not wired "
-        "yet; use amp none and channels_last false",
-        config.train.amp,
-        config.train.channels_last);
-  }
   s_->config = config;
   util::setup_threads(config.train.threads, config.train.interop_threads);
   s_->device = pick_device(config.train.device);
@@ -849,6 +845,12 @@ Trainer::Trainer(Config config, dist::Context ctx)
             .to(s_->device);
   }
   s_->model->to(s_->device);
+  s_->precision = std::make_unique<Precision>(
+      config.train.amp, config.train.channels_last, s_->device);
+  s_->precision->prepare(*s_->model);
+  if (s_->precision->needs_loss_scaling()) {
+    s_->scaler = std::make_unique<LossScaler>();
+  }
   if (ctx.distributed()) {
     // Same initial weights everywhere (rank 0's), SyncBN on request, and
     // gradient averaging in buckets overlapped with backward.
@@ -932,6 +934,12 @@ TrainResult Trainer::run(bool resume) {
           last);
     }
     restore_rng(state);
+    if (s_->scaler) {
+      auto it = state.tensors.find("loss_scaler");
+      if (it != state.tensors.end()) {
+        s_->scaler->load_state(it->second);
+      }
+    }
     history = history_from(state.history_json);
     spdlog::info(
         "resumed from {} at epoch {} step {}", last, state.epoch,
@@ -959,6 +967,9 @@ TrainResult Trainer::run(bool resume) {
     s_->save_samplers(state);
     state.history_json = history_json(history).dump();
     capture_rng(state);
+    if (s_->scaler) {
+      state.tensors["loss_scaler"] = s_->scaler->state();
+    }
     if (main) {
       save_checkpoint(last, *s_->model, s_->optimizer.get(), state);
     }
@@ -1020,11 +1031,31 @@ TrainResult Trainer::run(bool resume) {
       }
       util::check_finite(values, state.global_step, epoch);
       s_->optimizer->zero_grad();
-      parts["total"].backward();
+      if (s_->scaler) {
+        s_->scaler->scale(parts["total"]).backward();
+      } else {
+        parts["total"].backward();
+      }
       if (s_->reducer) {
         s_->reducer->synchronize();  // gradient average over the ranks
       }
-      s_->optimizer->step();
+      if (s_->scaler) {
+        // fp16: the averaged gradients are the same on every rank, so every
+        // rank takes the same decision.
+        const bool finite = s_->scaler->unscale(s_->model->parameters());
+        if (finite) {
+          s_->optimizer->step();
+        } else {
+          spdlog::warn(
+              "amp fp16: non-finite gradients at step {}; step skipped, loss "
+              "scale {} -> {}",
+              state.global_step, s_->scaler->value(),
+              s_->scaler->value() * LossScalerOptions().backoff);
+        }
+        s_->scaler->update(finite);
+      } else {
+        s_->optimizer->step();
+      }
       s_->after_step();
       const int64_t b = batch->main.labels.size(0) * world;
       for (const auto& [k, v] : values) {

@@ -17,7 +17,7 @@ bool keep_freed_memory() {
 #if defined(__GLIBC__)
   // M_TRIM_THRESHOLD takes an int: INT_MAX-ish keeps the top of the heap.
   return mallopt(M_MMAP_MAX, 0) == 1 &&
-      mallopt(M_TRIM_THRESHOLD, 0x7fffffff) == 1;
+         mallopt(M_TRIM_THRESHOLD, 0x7fffffff) == 1;
 #else
   return false;
 #endif

@@ -42,8 +42,8 @@ TEST(Allocator, KeepsFreedLargeBlocksInTheHeap) {
 
   ASSERT_TRUE(ltcl::util::keep_freed_memory());
   Served first = allocate_once();
-  EXPECT_LT(first.mapped, kBlock);   // not mmapped any more
-  EXPECT_GE(first.heap, kBlock);     // but from the heap
+  EXPECT_LT(first.mapped, kBlock);  // not mmapped any more
+  EXPECT_GE(first.heap, kBlock);    // but from the heap
   // Freed, the heap keeps it (not trimmed) and the next one reuses it.
   EXPECT_GE(mallinfo2().fordblks, kBlock);
   Served second = allocate_once();

@@ -6,7 +6,8 @@
 //   auto result = trainer.run(/*resume=*/false);
 //
 // Per step: lr from the schedule (a pure function of the position), the
-// method's forward pass and loss components, a finite check of every
+// method's forward pass (train::Precision: autocast / channels-last when
+// configured) and loss components, a finite check of every
 // component (a NaN / Inf stops the run naming the step and the component,
 // before the optimizer touches the weights), backward, SGD step. Per epoch:
 // loss means, lr and images/s into the history; evaluation every

@@ -1,0 +1,68 @@
+#pragma once
+// Mixed precision (train.amp) and memory format (train.channels_last) of the
+// training forward pass.
+//
+//   Precision p("bf16", /*channels_last=*/true, device);
+//   p.prepare(*model);                       // 4-D weights to NHWC
+//   auto out = p.forward(*model, batch);     // autocast; float32 outputs
+//
+// amp bf16 / fp16: the network's forward runs under LibTorch's autocast for
+// the device (convolutions and matmuls in the low-precision type; CPU
+// autocast supports bf16 only, so fp16 needs CUDA); weights, gradients,
+// optimizer state and every loss stay float32: the outputs are cast back to
+// float32 before a loss sees them (the contrastive core's exp / log-sum-exp
+// needs the range). fp16 also needs loss scaling (train::LossScaler); bf16
+// has float32's range and does not. Evaluation runs in float32.
+// channels_last: 4-D weights and the input batches in NHWC order; the math
+// is unchanged, only kernel choice and speed.
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <string>
+
+namespace torch::nn {
+class Module;
+}
+namespace ltcl::models {
+struct NetworkOutput;
+class NetworkImpl;
+}  // namespace ltcl::models
+
+namespace ltcl::train {
+
+class Precision {
+ public:
+  // amp: "none", "bf16" or "fp16". Throws ltcl::Error naming train.amp for
+  // an unknown value or fp16 on a CPU device.
+  Precision(std::string amp, bool channels_last, c10::Device device);
+
+  // channels_last: every 4-D parameter and buffer of `model` to NHWC.
+  void prepare(torch::nn::Module& model) const;
+
+  // The batch on the device, NHWC when channels_last.
+  at::Tensor input(const at::Tensor& x) const;
+
+  // model.forward(input(x)) under autocast when amp != none, outputs
+  // (features, logits, embeddings) as float32. Autocast is off again on
+  // return (and on an exception).
+  models::NetworkOutput forward(
+      models::NetworkImpl& model, const at::Tensor& x) const;
+
+  const std::string& amp() const {
+    return amp_;
+  }
+  bool channels_last() const {
+    return channels_last_;
+  }
+  // fp16 needs loss scaling (see LossScaler).
+  bool needs_loss_scaling() const {
+    return amp_ == "fp16";
+  }
+
+ private:
+  std::string amp_;
+  bool channels_last_;
+  c10::Device device_;
+};
+
+}  // namespace ltcl::train

@@ -1,0 +1,121 @@
+#include "ltcl/train/precision.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+
+#include "ltcl/models/network.h"
+#include "ltcl/util/error.h"
+
+namespace ltcl::train {
+
+namespace {
+
+// Autocast on for one device type and dtype while alive; the previous state
+// is restored (and the cast-weight cache cleared at the outermost level)
+// on destruction, as torch.autocast's __exit__ does.
+class AutocastScope {
+ public:
+  AutocastScope(bool cuda, at::ScalarType dtype) : cuda_(cuda) {
+    if (cuda_) {
+      prev_enabled_ = at::autocast::is_enabled();
+      prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
+      at::autocast::set_autocast_gpu_dtype(dtype);
+      at::autocast::set_enabled(true);
+    } else {
+      prev_enabled_ = at::autocast::is_cpu_enabled();
+      prev_dtype_ = at::autocast::get_autocast_cpu_dtype();
+      at::autocast::set_autocast_cpu_dtype(dtype);
+      at::autocast::set_cpu_enabled(true);
+    }
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    if (at::autocast::decrement_nesting() == 0) {
+      at::autocast::clear_cache();
+    }
+    if (cuda_) {
+      at::autocast::set_enabled(prev_enabled_);
+      at::autocast::set_autocast_gpu_dtype(prev_dtype_);
+    } else {
+      at::autocast::set_cpu_enabled(prev_enabled_);
+      at::autocast::set_autocast_cpu_dtype(prev_dtype_);
+    }
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool cuda_;
+  bool prev_enabled_ = false;
+  at::ScalarType prev_dtype_ = at::kFloat;
+};
+
+torch::Tensor to_float(const torch::Tensor& t) {
+  return t.defined() ? t.to(torch::kFloat) : t;
+}
+
+}  // namespace
+
+Precision::Precision(std::string amp, bool channels_last, c10::Device device)
+    : amp_(std::move(amp)), channels_last_(channels_last), device_(device) {
+  if (amp_ != "none" && amp_ != "bf16" && amp_ != "fp16") {
+    fail("train.amp: must be none, bf16 or fp16, got '{}'", amp_);
+  }
+  if (amp_ == "fp16" && !device_.is_cuda()) {
+    fail(
+        "train.amp: 'fp16' needs a CUDA device (LibTorch's CPU autocast "
+        "supports bf16 only); the run is on {}: use bf16 or none",
+        device_.str());
+  }
+}
+
+void Precision::prepare(torch::nn::Module& model) const {
+  if (!channels_last_) {
+    return;
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& p : model.parameters()) {
+    if (p.dim() == 4) {
+      p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+    }
+  }
+  for (auto& b : model.buffers()) {
+    if (b.dim() == 4) {
+      b.set_data(b.data().contiguous(at::MemoryFormat::ChannelsLast));
+    }
+  }
+}
+
+at::Tensor Precision::input(const at::Tensor& x) const {
+  auto y = x.to(device_);
+  if (channels_last_ && y.dim() == 4) {
+    y = y.contiguous(at::MemoryFormat::ChannelsLast);
+  }
+  return y;
+}
+
+models::NetworkOutput Precision::forward(
+    models::NetworkImpl& model, const at::Tensor& x) const {
+  auto in = input(x);
+  if (amp_ == "none") {
+    return model.forward(in);
+  }
+  models::NetworkOutput out;
+  {
+    AutocastScope scope(
+        device_.is_cuda(), amp_ == "bf16" ? at::kBFloat16 : at::kHalf);
+    out = model.forward(in);
+  }
+  out.features = to_float(out.features);
+  out.logits = to_float(out.logits);
+  // Normalised in the low-precision type (bf16 keeps ~3 digits): normalised
+  // again in float32 so the contrastive losses get unit vectors.
+  if (out.embeddings.defined()) {
+    out.embeddings = torch::nn::functional::normalize(
+        to_float(out.embeddings),
+        torch::nn::functional::NormalizeFuncOptions().dim(1));
+  }
+  return out;
+}
+
+}  // namespace ltcl::train

@@ -1,0 +1,107 @@
+// train::Precision: bf16 autocast really runs the forward in bf16 (outputs
+// differ from float32 by bf16 rounding only) and hands float32 outputs and
+// unit embeddings back with autocast off again; channels_last changes the
+// weights' layout, not the outputs; fp16 on a CPU is an error naming
+// train.amp.
+#include "ltcl/train/precision.h"
+
+#include <ATen/autocast_mode.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "ltcl/models/network.h"
+#include "ltcl/util/error.h"
+#include "support.h"
+
+namespace {
+
+using ltcl::train::Precision;
+
+ltcl::models::Network tiny_network() {
+  torch::manual_seed(0);
+  ltcl::models::Network net(ltcl::models::NetworkOptions()
+                                .arch("resnet20")
+                                .num_classes(10)
+                                .in_channels(1)
+                                .proj_hidden(16)
+                                .proj_dim(8));
+  net->eval();  // batch statistics would not change the point; keep BN fixed
+  return net;
+}
+
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<double>();
+}
+
+TEST(Precision, Fp16OnCpuIsAnErrorNamingTheKey) {
+  try {
+    Precision p("fp16", false, torch::kCPU);
+    FAIL() << "no error";
+  } catch (const ltcl::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("train.amp"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("bf16"), std::string::npos);
+  }
+  EXPECT_THROW(Precision("fp8", false, torch::kCPU), ltcl::Error);
+}
+
+TEST(Precision, Bf16ForwardReturnsFloat32CloseToFloat32) {
+  auto net = tiny_network();
+  auto x = torch::randn({6, 1, 16, 16});
+  auto ref = net->forward(x);
+  Precision p("bf16", false, torch::kCPU);
+  auto out = p.forward(*net, x);
+  EXPECT_FALSE(at::autocast::is_cpu_enabled());
+  for (const auto* t : {&out.features, &out.logits, &out.embeddings}) {
+    EXPECT_EQ(t->scalar_type(), torch::kFloat);
+  }
+  // bf16 keeps 8 bits of mantissa (relative rounding 2^-9 per operation):
+  // through 20 layers the logits move, but only by a few percent.
+  const double scale = ref.logits.abs().max().item<double>();
+  const double d = max_abs_diff(out.logits, ref.logits);
+  EXPECT_GT(d, 0.0) << "autocast did not run";
+  EXPECT_LT(d, 0.1 * scale) << d << " of " << scale;
+  EXPECT_TRUE(
+      torch::allclose(out.embeddings.norm(2, 1), torch::ones({6}), 1e-5, 1e-5));
+  // Gradients reach the float32 weights as float32.
+  net->zero_grad();
+  out.logits.sum().backward();
+  for (const auto& prm : net->parameters()) {
+    EXPECT_EQ(prm.scalar_type(), torch::kFloat);
+  }
+  auto g = net->parameters().front().grad();
+  ASSERT_TRUE(g.defined());
+  EXPECT_EQ(g.scalar_type(), torch::kFloat);
+  EXPECT_GT(g.abs().sum().item<double>(), 0.0);
+}
+
+TEST(Precision, NoneIsThePlainForward) {
+  auto net = tiny_network();
+  auto x = torch::randn({4, 1, 16, 16});
+  auto ref = net->forward(x);
+  auto out = Precision("none", false, torch::kCPU).forward(*net, x);
+  EXPECT_TRUE(torch::equal(out.logits, ref.logits));
+  EXPECT_TRUE(torch::equal(out.embeddings, ref.embeddings));
+}
+
+TEST(Precision, ChannelsLastChangesLayoutNotOutputs) {
+  auto net = tiny_network();
+  auto x = torch::randn({4, 1, 16, 16});
+  auto ref = net->forward(x);
+  Precision p("none", true, torch::kCPU);
+  p.prepare(*net);
+  int n4 = 0;
+  for (const auto& prm : net->parameters()) {
+    if (prm.dim() == 4) {
+      ++n4;
+      EXPECT_TRUE(prm.is_contiguous(at::MemoryFormat::ChannelsLast));
+    }
+  }
+  EXPECT_EQ(n4, 19);  // the convolutions of a ResNet-20 (option A)
+  EXPECT_TRUE(p.input(x).is_contiguous(at::MemoryFormat::ChannelsLast));
+  auto out = p.forward(*net, x);
+  EXPECT_LT(max_abs_diff(out.logits, ref.logits), 1e-4);
+  EXPECT_LT(max_abs_diff(out.embeddings, ref.embeddings), 1e-5);
+}
+
+}  // namespace
