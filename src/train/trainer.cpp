@@ -289,17 +289,7 @@ void write_curves(const std::string& path, const std::vector<EpochRecord>& h) {
   eval::write_panels_plot(path, {loss, acc});
 }
 
-bool method_wired_impl(const std::string& m) {
-  return m == "ce" || m == "la" || m == "bs" || m == "ldam_drw" ||
-      m == "focal" || is_contrastive_core_method(m) || m == "rescom" ||
-      is_two_branch_method(m);
-}
-
 }  // namespace
-
-bool method_wired(const std::string& m) {
-  return method_wired_impl(m);
-}
 
 DataSplits open_data(const DataConfig& c, const std::string& test_split) {
   DataSplits d;
@@ -634,8 +624,8 @@ struct Trainer::State {
             .k_neg(c.rescom_k_neg));
     auto cls = losses::functional::siamese_balanced_softmax(
         o.logits.slice(0, 0, B), o.logits.slice(0, B, 2 * B), y, counts_t);
-    // Every rank enqueues the first views of the whole global batch, in
-    // rank order, so the ranks' queues stay identical.
+    // Every rank enqueues the first views of the whole global batch, in the
+    // global sampler order, so the ranks' queues stay identical.
     auto keys = gather_for_queue(ctx, z.select(1, 0), y);
     pending_keys = keys.features;
     pending_labels = keys.labels;

@@ -61,8 +61,6 @@ struct DataSplits {
 };
 DataSplits open_data(const DataConfig& config, const std::string& test_split);
 
-// Whether the trainer implements a method (see the header comment).
-bool method_wired(const std::string& method);
 
 // A contrastive step's inputs over the whole global batch.
 struct ContrastiveBatch {
