@@ -21,7 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // RCL's scale and margin are not given by the paper text available here
-// (METHODS.md section 3): provisional defaults, to be settled by the ablation.
+// (METHODS.md section 3): chosen by the ablation in docs/results.md.
 constexpr double kRclFeatureScale = 1.5;
 constexpr double kRclMarginMax = 0.1;
 constexpr int kMaxBaseDepth = 8;

@@ -62,8 +62,8 @@ struct ContrastiveLossOptions {
 
 // Presets. RCL's s and m_max are not given by the paper text available here
 // (METHODS.md: sweep s in {1, 1.5, 2, 3}, m_max in {0, 0.1, 0.2, 0.5});
-// the defaults below are provisional mid-range values until the ablation of
-// docs/results.md settles them.
+// the defaults below (s 1.5, m_max 0.1) are the ablation's choice, see
+// docs/results.md.
 ContrastiveLossOptions supcon_options(double temperature = 0.1);
 ContrastiveLossOptions bcl_options(double temperature = 0.1);
 // SupCon + the three RCL switches.
