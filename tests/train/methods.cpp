@@ -26,75 +26,44 @@ using ltcl::test::read_all;
 using ltcl::test::run_command;
 using ltcl::test::train_cmd;
 
-// A tiny run of `method`: ResNet-20, batch 32, `epochs` epochs of `steps`
-// steps, 30 test images per class, evaluated at the end only.
+// A tiny run of `method` (ltcl::test::write_tiny_config) of `epochs`
+// epochs of `steps` steps.
 fs::path method_config(
     const ltcl::test::TempDir& dir,
     const fs::path& mnist,
     const std::string& method,
     int epochs,
     int steps,
-    const std::string& extra = "") {
-  const bool hybrid = method != "rescom";
+    const std::string& train_extra = "") {
+  ltcl::test::TinyRun r;
+  r.method = method;
+  r.views = method == "rescom" ? "[cifar_weak, cifar_weak]"
+                               : "[cifar_weak, simclr, simclr]";
+  r.epochs = epochs;
+  r.steps = steps;
+  r.loss_extra = method == "rescom"       ? "  rescom_k_neg: 90\n"
+                 : method == "hybrid_psc" ? "  psc_tau: 1.0\n"
+                                          : "";
+  r.train_extra = train_extra;
   fs::path p = dir / (method + ".yaml");
-  std::ofstream(p) << "data:\n"
-                      "  dataset: mnist\n"
-                      "  root: "
-                   << mnist.string()
-                   << "\n"
-                      "  imbalance_factor: 10\n"
-                      "  test_per_class: 30\n"
-                      "  workers: 1\n"
-                      "  views: "
-                   << (hybrid ? "[cifar_weak, simclr, simclr]"
-                              : "[cifar_weak, cifar_weak]")
-                   << "\n"
-                      "model:\n"
-                      "  arch: resnet20\n"
-                      "  proj_hidden: 64\n"
-                      "  proj_dim: 32\n"
-                      "loss:\n"
-                      "  method: "
-                   << method << "\n"
-                   << (method == "rescom" ? "  rescom_k_neg: 90\n" : "")
-                   << (method == "hybrid_psc" ? "  psc_tau: 1.0\n" : "")
-                   << "optim:\n"
-                      "  lr: 0.1\n"
-                      "  batch_size: 32\n"
-                      "schedule:\n"
-                      "  epochs: "
-                   << epochs
-                   << "\n"
-                      "  warmup_epochs: 0\n"
-                      "train:\n"
-                      "  threads: 1\n"
-                      "  eval_every: "
-                   << epochs
-                   << "\n"
-                      "  max_steps_per_epoch: "
-                   << steps
-                   << "\n"
-                      "  log_every: 100\n"
-                   << extra
-                   << "output:\n"
-                      "  plots: false\n";
+  ltcl::test::write_tiny_config(p, mnist, r);
   return p;
 }
 
-struct TinyRun {
+struct MethodSteps {
   const char* method;
   int epochs;
   int steps;
 };
 
-class MethodRun : public ::testing::TestWithParam<TinyRun> {};
+class MethodRun : public ::testing::TestWithParam<MethodSteps> {};
 
 TEST_P(MethodRun, TinyRunBeatsChance) {
   fs::path mnist = ltcl::test::shared_dataset("mnist");
   if (mnist.empty()) {
     GTEST_SKIP() << "../shared/datasets/mnist not present";
   }
-  const TinyRun r = GetParam();
+  const MethodSteps r = GetParam();
   ltcl::test::TempDir dir;
   auto cfg = method_config(dir, mnist, r.method, r.epochs, r.steps);
   std::string out;
@@ -144,10 +113,10 @@ INSTANTIATE_TEST_SUITE_P(
     Methods,
     MethodRun,
     ::testing::Values(
-        TinyRun{"rescom", 2, 20},
-        TinyRun{"hybrid_sc", 5, 20},
-        TinyRun{"hybrid_psc", 5, 20}),
-    [](const ::testing::TestParamInfo<TinyRun>& info) {
+        MethodSteps{"rescom", 2, 20},
+        MethodSteps{"hybrid_sc", 5, 20},
+        MethodSteps{"hybrid_psc", 5, 20}),
+    [](const ::testing::TestParamInfo<MethodSteps>& info) {
       return std::string(info.param.method);
     });
 

@@ -6,12 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "ltcl/train/config.h"
 #include "support.h"
+#include "train/runs.h"
 
 namespace {
 
@@ -27,61 +26,25 @@ TEST_P(PerMethod, TinyRunBeatsChance) {
   const std::string method = GetParam();
   ltcl::test::TempDir dir;
   const int64_t views = ltcl::train::required_views(method);
-  std::string view_list =
-      views == 1 ? "[cifar_weak]" : "[cifar_weak, simclr, simclr]";
-  std::string model =
-      method == "ldam_drw" ? "  classifier: cosine\n  cosine_scale: 1.0\n" : "";
-  std::string loss = "  method: " + method + "\n";
+  ltcl::test::TinyRun r;
+  r.method = method;
+  r.views = views == 1 ? "[cifar_weak]" : "[cifar_weak, simclr, simclr]";
   if (method == "ldam_drw") {
-    loss += "  drw_epoch: 1\n";
+    r.model_extra = "  classifier: cosine\n  cosine_scale: 1.0\n";
+    r.loss_extra = "  drw_epoch: 1\n";
   }
   // Three-view methods warm up over the first epoch, as their recipes do:
   // without it lr 0.1 at batch 32 left bcl and rcl at chance (10.00 %) and
   // supcon_la at 14.33 % (seen 2026-11-23); with it 53-66 %.
-  const int warmup = views == 1 ? 0 : 1;
+  r.warmup = views == 1 ? 0 : 1;
   fs::path cfg = dir / "tiny.yaml";
-  std::ofstream(cfg) << "data:\n"
-                        "  dataset: mnist\n"
-                        "  root: "
-                     << mnist.string()
-                     << "\n"
-                        "  imbalance_factor: 10\n"
-                        "  test_per_class: 30\n"
-                        "  workers: 1\n"
-                        "  views: "
-                     << view_list
-                     << "\n"
-                        "model:\n"
-                        "  arch: resnet20\n"
-                        "  proj_hidden: 64\n"
-                        "  proj_dim: 32\n"
-                     << model << "loss:\n"
-                     << loss
-                     << "optim:\n"
-                        "  lr: 0.1\n"
-                        "  batch_size: 32\n"
-                        "schedule:\n"
-                        "  epochs: 2\n"
-                        "  warmup_epochs: "
-                     << warmup
-                     << "\n"
-                        "train:\n"
-                        "  threads: 1\n"
-                        "  eval_every: 2\n"
-                        "  max_steps_per_epoch: 40\n"
-                        "  log_every: 100\n"
-                        "output:\n"
-                        "  plots: false\n";
+  ltcl::test::write_tiny_config(cfg, mnist, r);
   std::string out;
-  int rc = ltcl::test::run_command(
-      ltcl::test::cli_path() + " train --config " + cfg.string() + " --out " +
-          (dir / "run").string(),
-      &out);
-  ASSERT_EQ(rc, 0) << out;
-  std::ifstream in(dir / "run" / "metrics.json");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto m = nlohmann::json::parse(ss.str());
+  ASSERT_EQ(
+      ltcl::test::run_command(ltcl::test::train_cmd(cfg, dir / "run"), &out), 0)
+      << out;
+  auto m =
+      nlohmann::json::parse(ltcl::test::read_all(dir / "run" / "metrics.json"));
   EXPECT_GT(m["top1"].get<double>(), 25.0) << method << "\n" << out;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
-// Shared by the end-to-end training tests (tests/train/trainer.cpp,
-// tests/train/methods.cpp): reading run outputs, the `ltcl train` command
-// line, and the kill / resume exactness check built on the trainer's
+// Shared by the end-to-end training tests (tests/train/*.cpp): reading run
+// outputs, the tiny MNIST-LT config, the `ltcl train` command line, and the
+// kill / resume exactness check built on the trainer's
 // LTCL_DEBUG_KILL_AT_STEP hook.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -25,6 +25,71 @@ inline std::string read_all(const std::filesystem::path& p) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// A tiny training run on MNIST-LT (IF 10) from ../shared: ResNet-20 with a
+// 64-32 projection head, batch 32, lr 0.1, `epochs` epochs of at most
+// `steps` steps (lr warm-up over the first `warmup` epochs), 30 test images per
+// class, one evaluation after the last epoch, 1 thread (ctest runs two tests
+// at once), no plots. The *_extra strings are YAML lines (two-space indent)
+// added under model:, loss: and train:.
+struct TinyRun {
+  std::string method;
+  std::string views;  // data.views, e.g. "[cifar_weak]"
+  int epochs = 2;
+  int steps = 40;
+  int warmup = 0;
+  std::string model_extra;
+  std::string loss_extra;
+  std::string train_extra;
+};
+
+inline void write_tiny_config(
+    const std::filesystem::path& path,
+    const std::filesystem::path& mnist,
+    const TinyRun& r) {
+  std::ofstream(path) << "data:\n"
+                         "  dataset: mnist\n"
+                         "  root: "
+                      << mnist.string()
+                      << "\n"
+                         "  imbalance_factor: 10\n"
+                         "  test_per_class: 30\n"
+                         "  workers: 1\n"
+                         "  views: "
+                      << r.views
+                      << "\n"
+                         "model:\n"
+                         "  arch: resnet20\n"
+                         "  proj_hidden: 64\n"
+                         "  proj_dim: 32\n"
+                      << r.model_extra
+                      << "loss:\n"
+                         "  method: "
+                      << r.method << "\n"
+                      << r.loss_extra
+                      << "optim:\n"
+                         "  lr: 0.1\n"
+                         "  batch_size: 32\n"
+                         "schedule:\n"
+                         "  epochs: "
+                      << r.epochs
+                      << "\n"
+                         "  warmup_epochs: "
+                      << r.warmup
+                      << "\n"
+                         "train:\n"
+                         "  threads: 1\n"
+                         "  eval_every: "
+                      << r.epochs
+                      << "\n"
+                         "  max_steps_per_epoch: "
+                      << r.steps
+                      << "\n"
+                         "  log_every: 100\n"
+                      << r.train_extra
+                      << "output:\n"
+                         "  plots: false\n";
 }
 
 inline std::string train_cmd(
