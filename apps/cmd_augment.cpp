@@ -6,11 +6,11 @@
 #include <thread>
 
 #include "commands.h"
-#include "ltcl/augment/preview.h"
+#include "ltcl/pipeline/preview.h"
 #include "ltcl/augment/recipe.h"
 #include "ltcl/data/cached.h"
 #include "ltcl/data/image_io.h"
-#include "ltcl/data/loader.h"
+#include "ltcl/pipeline/loader.h"
 #include "ltcl/data/open.h"
 #include "ltcl/util/error.h"
 
@@ -29,7 +29,7 @@ data::DatasetPtr open_for_command(
   return data::open_dataset(spec);
 }
 
-std::shared_ptr<augment::MultiViewDataset> build_views(
+std::shared_ptr<pipeline::MultiViewDataset> build_views(
     data::DatasetPtr data,
     const std::string& stats_name,
     const std::string& recipes) {
@@ -38,7 +38,7 @@ std::shared_ptr<augment::MultiViewDataset> build_views(
   for (const auto& name : augment::split_recipe_list(recipes)) {
     views.push_back(augment::make_recipe(name, stats));
   }
-  return std::make_shared<augment::MultiViewDataset>(data, views);
+  return std::make_shared<pipeline::MultiViewDataset>(data, views);
 }
 
 struct PreviewArgs {
@@ -67,10 +67,10 @@ void run_preview(const PreviewArgs& a) {
   for (size_t k = 0; k < count; ++k) {
     indices.push_back(static_cast<int64_t>(k * n / count));
   }
-  augment::PreviewOptions po;
+  pipeline::PreviewOptions po;
   po.seed = a.seed;
   po.scale = a.scale;
-  const data::Image grid = augment::preview_grid(*views, indices, po);
+  const data::Image grid = pipeline::preview_grid(*views, indices, po);
   data::write_png(a.out, grid);
   std::printf(
       "wrote %s: %zu samples x %zu views (%dx%d)\n",
@@ -131,10 +131,10 @@ void run_bench(const BenchArgs& a) {
       build_views(data, a.stats.empty() ? a.dataset : a.stats, a.views);
   auto sampler = std::make_shared<data::RandomSampler>(
       static_cast<int64_t>(data->size()), data::SamplerOptions{a.seed});
-  data::Loader loader(
+  pipeline::Loader loader(
       views,
       sampler,
-      data::LoaderOptions()
+      pipeline::LoaderOptions()
           .batch_size(a.batch_size)
           .workers(a.threads)
           .seed(a.seed));

@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <cmath>
 
-#include "ltcl/augment/random.h"
+#include "ltcl/util/random.h"
 #include "ltcl/util/error.h"
 
 namespace ltcl::data {
 
-using augment::Rng;
+using util::Rng;
 
 namespace {
 
@@ -213,8 +213,8 @@ PairedSampler::PairedSampler(
     const std::vector<int64_t>& labels, SamplerOptions options) {
   SamplerOptions a = options;
   SamplerOptions b = options;
-  a.seed = augment::splitmix64(options.seed ^ 0x1111);
-  b.seed = augment::splitmix64(options.seed ^ 0x2222);
+  a.seed = util::splitmix64(options.seed ^ 0x1111);
+  b.seed = util::splitmix64(options.seed ^ 0x2222);
   b.num_samples = 0;
   instance_ =
       std::make_shared<RandomSampler>(static_cast<int64_t>(labels.size()), a);

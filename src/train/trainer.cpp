@@ -15,10 +15,10 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
-#include "ltcl/augment/multi_view.h"
+#include "ltcl/pipeline/multi_view.h"
 #include "ltcl/augment/recipe.h"
 #include "ltcl/data/cached.h"
-#include "ltcl/data/loader.h"
+#include "ltcl/pipeline/loader.h"
 #include "ltcl/data/open.h"
 #include "ltcl/data/sampler.h"
 #include "ltcl/dist/collectives.h"
@@ -106,7 +106,7 @@ data::DatasetPtr first_per_class(data::DatasetPtr d, int64_t k) {
 
 // Stacks eval-recipe images of `indices` into [N, C, H, W].
 torch::Tensor eval_batch(
-    const augment::MultiViewDataset& views,
+    const pipeline::MultiViewDataset& views,
     const std::vector<int64_t>& indices,
     torch::Tensor* labels) {
   const auto& r = views.view(0);
@@ -119,7 +119,7 @@ torch::Tensor eval_batch(
   at::parallel_for(0, static_cast<int64_t>(indices.size()), 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       float* out = xp + i * per;
-      augment::DrawKey key;
+      pipeline::DrawKey key;
       key.position = indices[i];
       key.index = indices[i];
       yp[i] = views.fill(key, &out);
@@ -167,22 +167,22 @@ void attach_method_modules(
 // Hybrid's two streams over the training set: the instance-balanced one
 // draws views 1-2 (contrastive recipes), the class-balanced one view 0
 // (classification recipe); both batch_size images a step, drop_last.
-std::unique_ptr<data::PairedLoader> make_paired_loader(
+std::unique_ptr<pipeline::PairedLoader> make_paired_loader(
     const Config& c,
     const data::DatasetPtr& train,
     const std::vector<augment::Recipe>& recipes,
     const data::SamplerOptions& so,
     int world) {
-  auto instance = std::make_shared<augment::MultiViewDataset>(
+  auto instance = std::make_shared<pipeline::MultiViewDataset>(
       train, std::vector<augment::Recipe>{recipes[1], recipes[2]});
-  auto balanced = std::make_shared<augment::MultiViewDataset>(
+  auto balanced = std::make_shared<pipeline::MultiViewDataset>(
       train, std::vector<augment::Recipe>{recipes[0]});
   auto sampler = std::make_shared<data::PairedSampler>(train->labels(), so);
-  return std::make_unique<data::PairedLoader>(
+  return std::make_unique<pipeline::PairedLoader>(
       instance,
       balanced,
       sampler,
-      data::LoaderOptions()
+      pipeline::LoaderOptions()
           .batch_size(c.optim.batch_size / world)
           .workers(static_cast<int>(c.data.workers))
           .drop_last(true)
@@ -326,7 +326,7 @@ eval::EvalReport evaluate_model(
     const Config& c,
     const std::vector<int64_t>& train_counts) {
   auto stats = augment::DatasetStats::of(stats_name(c.data), test);
-  auto views = augment::MultiViewDataset(
+  auto views = pipeline::MultiViewDataset(
       std::shared_ptr<const data::Dataset>(&test, [](const data::Dataset*) {}),
       {augment::make_recipe(c.data.eval_recipe, stats)});
   torch::NoGradGuard no_grad;
@@ -355,7 +355,7 @@ void write_embeddings_csv(
     const data::Dataset& d,
     const Config& c) {
   auto stats = augment::DatasetStats::of(stats_name(c.data), d);
-  auto views = augment::MultiViewDataset(
+  auto views = pipeline::MultiViewDataset(
       std::shared_ptr<const data::Dataset>(&d, [](const data::Dataset*) {}),
       {augment::make_recipe(c.data.eval_recipe, stats)});
   torch::NoGradGuard no_grad;
@@ -507,11 +507,11 @@ struct Trainer::State {
   // train.amp / train.channels_last of the forward pass; fp16's scaler.
   std::unique_ptr<Precision> precision;
   std::unique_ptr<LossScaler> scaler;
-  std::shared_ptr<augment::MultiViewDataset> views;
+  std::shared_ptr<pipeline::MultiViewDataset> views;
   data::SamplerPtr sampler;
-  std::unique_ptr<data::Loader> loader;
+  std::unique_ptr<pipeline::Loader> loader;
   // Hybrid: the two streams replace `loader` (see make_paired_loader).
-  std::unique_ptr<data::PairedLoader> paired;
+  std::unique_ptr<pipeline::PairedLoader> paired;
   // ResCom: the queue (a submodule of `model`), the class-balanced weights
   // and the first-view embeddings of the last step, enqueued after the
   // optimizer step (the loss's graph holds the keys until backward).
@@ -523,8 +523,8 @@ struct Trainer::State {
 
   // One step's input: the batch, and Hybrid's class-balanced batch.
   struct StepBatch {
-    data::Batch main;  // Hybrid: the instance-balanced (contrastive) batch
-    std::optional<data::Batch> balanced;
+    pipeline::Batch main;  // Hybrid: the instance-balanced (contrastive) batch
+    std::optional<pipeline::Batch> balanced;
   };
 
   void set_epoch(int64_t epoch) {
@@ -603,7 +603,7 @@ struct Trainer::State {
   // forward pass; class-balanced contrastive loss with hard mining against
   // the queue on the two views' embeddings, Siamese Balanced Softmax on the
   // two views' logits; total = BS-CE + rescom_weight * contrastive.
-  std::map<std::string, torch::Tensor> rescom_step(const data::Batch& batch) {
+  std::map<std::string, torch::Tensor> rescom_step(const pipeline::Batch& batch) {
     const auto& c = config.loss;
     auto y = batch.labels.to(device);
     const int64_t B = y.size(0);
@@ -645,8 +645,8 @@ struct Trainer::State {
   // (1 - alpha) * CE, alpha = 1 - (epoch / epochs)^2 with the 0-based epoch
   // (constant within an epoch: 1 in the first, 1 - ((T-1)/T)^2 in the last).
   std::map<std::string, torch::Tensor> hybrid_step(
-      const data::Batch& instance,
-      const data::Batch& balanced,
+      const pipeline::Batch& instance,
+      const pipeline::Batch& balanced,
       int64_t epoch) {
     const auto& c = config.loss;
     auto yi = instance.labels.to(device);
@@ -692,7 +692,7 @@ struct Trainer::State {
     if (is_two_branch_method(c.method)) {
       return hybrid_step(input.main, *input.balanced, epoch);
     }
-    const data::Batch& batch = input.main;
+    const pipeline::Batch& batch = input.main;
     auto y = batch.labels.to(device);
     std::map<std::string, torch::Tensor> out;
     if (!is_contrastive_core_method(c.method)) {
@@ -808,14 +808,14 @@ Trainer::Trainer(Config config, dist::Context ctx)
     s_->paired =
         make_paired_loader(config, s_->data.train, recipes, so, world);
   } else {
-    s_->views = std::make_shared<augment::MultiViewDataset>(
+    s_->views = std::make_shared<pipeline::MultiViewDataset>(
         s_->data.train, std::move(recipes));
     s_->sampler =
         data::make_sampler(config.data.sampler, *s_->data.train, so);
-    s_->loader = std::make_unique<data::Loader>(
+    s_->loader = std::make_unique<pipeline::Loader>(
         s_->views,
         s_->sampler,
-        data::LoaderOptions()
+        pipeline::LoaderOptions()
             .batch_size(config.optim.batch_size / world)
             .workers(static_cast<int>(config.data.workers))
             .drop_last(

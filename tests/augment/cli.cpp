@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ltcl/augment/random.h"
+#include "ltcl/util/random.h"
 #include "ltcl/data/image_io.h"
 #include "support.h"
 
@@ -15,7 +15,7 @@ using ltcl::test::TempDir;
 
 // root/<a|b>/<k>.png, 32x32 RGB noise.
 void make_folder(const std::filesystem::path& root) {
-  ltcl::augment::Rng rng{3};
+  ltcl::util::Rng rng{3};
   for (const char* cls : {"a", "b"}) {
     std::filesystem::create_directories(root / cls);
     for (int k = 0; k < 6; ++k) {

@@ -13,7 +13,7 @@
 namespace {
 
 using ltcl::augment::Image;
-using ltcl::augment::Rng;
+using ltcl::util::Rng;
 namespace aug = ltcl::augment;
 namespace F = ltcl::augment::functional;
 

@@ -22,12 +22,13 @@
 #include <utility>
 #include <vector>
 
-#include "ltcl/augment/random.h"
+#include "ltcl/util/random.h"
 #include "ltcl/data/image.h"
 
 namespace ltcl::augment {
 
 using data::Image;
+using util::Rng;  // transforms draw from the shared generator
 using Transform = std::function<void(Image& image, Rng& rng)>;
 
 // Applies `transforms` in order.

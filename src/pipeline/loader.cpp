@@ -1,14 +1,14 @@
-#include "ltcl/data/loader.h"
+#include "ltcl/pipeline/loader.h"
 
 #include <torch/cuda.h>
 
 #include "ltcl/util/error.h"
 
-namespace ltcl::data {
+namespace ltcl::pipeline {
 
 Loader::Loader(
-    std::shared_ptr<const augment::MultiViewDataset> data,
-    SamplerPtr sampler,
+    std::shared_ptr<const MultiViewDataset> data,
+    data::SamplerPtr sampler,
     LoaderOptions options)
     : data_(std::move(data)), sampler_(std::move(sampler)), options_(options) {
   if (!data_) {
@@ -50,16 +50,16 @@ void Loader::set_epoch(int64_t epoch) {
   epoch_ = epoch;
 }
 
-SamplerState Loader::state() const {
+data::SamplerState Loader::state() const {
   if (!started_) {
     return resume_;
   }
   const int64_t position =
       next_out_ < plans_.size() ? plans_[next_out_].first : end_position_;
-  return SamplerState{epoch_, position};
+  return data::SamplerState{epoch_, position};
 }
 
-void Loader::load_state(const SamplerState& state) {
+void Loader::load_state(const data::SamplerState& state) {
   stop();
   sampler_->load_state(state);
   resume_ = sampler_->state();
@@ -204,7 +204,7 @@ Batch Loader::make_batch(const Plan& plan) {
   int64_t* labels = batch.labels.data_ptr<int64_t>();
   int64_t* indices = batch.indices.data_ptr<int64_t>();
   std::vector<float*> outs(views);
-  augment::DrawKey key;
+  pipeline::DrawKey key;
   key.seed = options_.seed();
   key.stream = options_.stream();
   key.epoch = epoch_;
@@ -258,9 +258,9 @@ std::optional<Batch> Loader::next() {
 // ---------------------------------------------------------------------------
 
 PairedLoader::PairedLoader(
-    std::shared_ptr<const augment::MultiViewDataset> instance_views,
-    std::shared_ptr<const augment::MultiViewDataset> balanced_views,
-    std::shared_ptr<PairedSampler> sampler,
+    std::shared_ptr<const MultiViewDataset> instance_views,
+    std::shared_ptr<const MultiViewDataset> balanced_views,
+    std::shared_ptr<data::PairedSampler> sampler,
     LoaderOptions options) {
   if (!sampler) {
     fail("PairedLoader - sampler is null");
@@ -301,8 +301,8 @@ void PairedLoader::load_state(const std::vector<int64_t>& state) {
         "PairedLoader::load_state - expected 4 values: {{got {}}}",
         state.size());
   }
-  instance_->load_state(SamplerState::from_vector({state[0], state[1]}));
-  balanced_->load_state(SamplerState::from_vector({state[2], state[3]}));
+  instance_->load_state(data::SamplerState::from_vector({state[0], state[1]}));
+  balanced_->load_state(data::SamplerState::from_vector({state[2], state[3]}));
 }
 
-}  // namespace ltcl::data
+}  // namespace ltcl::pipeline

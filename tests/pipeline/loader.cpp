@@ -1,13 +1,13 @@
 // The loader: shapes, values, determinism across worker counts, resume,
 // error propagation, the paired stream and the decode cache.
-#include "ltcl/data/loader.h"
+#include "ltcl/pipeline/loader.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <set>
 
-#include "ltcl/augment/multi_view.h"
+#include "ltcl/pipeline/multi_view.h"
 #include "ltcl/data/cached.h"
 #include "ltcl/util/error.h"
 #include "support.h"
@@ -15,13 +15,14 @@
 namespace {
 
 using namespace ltcl::data;
+using namespace ltcl::pipeline;
 namespace aug = ltcl::augment;
 
 // n random 8x8 RGB images, label i % 3; get(bad) throws.
 class Memory : public Dataset {
  public:
   explicit Memory(size_t n, int64_t bad = -1) : bad_(bad) {
-    aug::Rng rng{77};
+    ltcl::util::Rng rng{77};
     for (size_t i = 0; i < n; ++i) {
       Image im(8, 8, 3);
       for (auto& p : im.pixels) {
@@ -57,14 +58,14 @@ class Memory : public Dataset {
   std::vector<std::string> names_{"a", "b", "c"};
 };
 
-std::shared_ptr<aug::MultiViewDataset> views_of(
+std::shared_ptr<MultiViewDataset> views_of(
     DatasetPtr data, const std::vector<std::string>& names) {
   auto stats = aug::DatasetStats::known("cifar10", 8, 8, 3);
   std::vector<aug::Recipe> recipes;
   for (const auto& n : names) {
     recipes.push_back(aug::make_recipe(n, stats));
   }
-  return std::make_shared<aug::MultiViewDataset>(data, recipes);
+  return std::make_shared<MultiViewDataset>(data, recipes);
 }
 
 std::vector<Batch> epoch_of(Loader& loader, int64_t epoch) {

@@ -3,9 +3,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "ltcl/augment/multi_view.h"
+#include "ltcl/pipeline/multi_view.h"
 
-namespace ltcl::augment {
+namespace ltcl::pipeline {
 
 struct PreviewOptions {
   uint64_t seed = 0;
@@ -26,4 +26,4 @@ data::Image preview_grid(
     const std::vector<int64_t>& indices,
     const PreviewOptions& options = {});
 
-}  // namespace ltcl::augment
+}  // namespace ltcl::pipeline

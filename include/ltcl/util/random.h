@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <initializer_list>
 
-namespace ltcl::augment {
+namespace ltcl::util {
 
 // splitmix64's output function: a bijective 64-bit mixer.
 inline uint64_t splitmix64(uint64_t x) {
@@ -98,4 +98,4 @@ class Rng {
   uint64_t s_[4];
 };
 
-}  // namespace ltcl::augment
+}  // namespace ltcl::util

@@ -1,14 +1,14 @@
-#include "ltcl/augment/multi_view.h"
+#include "ltcl/pipeline/multi_view.h"
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "ltcl/util/error.h"
 
-namespace ltcl::augment {
+namespace ltcl::pipeline {
 
 MultiViewDataset::MultiViewDataset(
-    data::DatasetPtr base, std::vector<Recipe> views)
+    data::DatasetPtr base, std::vector<augment::Recipe> views)
     : base_(std::move(base)), views_(std::move(views)) {
   if (!base_) {
     fail("MultiViewDataset - base dataset is null");
@@ -59,7 +59,7 @@ std::vector<data::Image> MultiViewDataset::augment(
   out.reserve(views_.size());
   for (size_t v = 0; v < views_.size(); ++v) {
     data::Image im = v + 1 == views_.size() ? std::move(e.image) : e.image;
-    Rng rng = view_rng(key, v);
+    util::Rng rng = view_rng(key, v);
     views_[v].augment(im, rng);
     out.push_back(std::move(im));
   }
@@ -73,9 +73,9 @@ int64_t MultiViewDataset::fill(const DrawKey& key, float* const* outs) const {
   try {
     data::Example e = load(static_cast<size_t>(key.index));
     for (size_t v = 0; v < views_.size(); ++v) {
-      const Recipe& r = views_[v];
+      const augment::Recipe& r = views_[v];
       data::Image im = v + 1 == views_.size() ? std::move(e.image) : e.image;
-      Rng rng = view_rng(key, v);
+      util::Rng rng = view_rng(key, v);
       r.augment(im, rng);
       if (im.height != r.height || im.width != r.width ||
           im.channels != r.channels) {
@@ -102,4 +102,4 @@ int64_t MultiViewDataset::fill(const DrawKey& key, float* const* outs) const {
   }
 }
 
-}  // namespace ltcl::augment
+}  // namespace ltcl::pipeline

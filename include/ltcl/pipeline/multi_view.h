@@ -3,7 +3,7 @@
 // image, each through its own recipe (BCL: cifar_weak, simclr, simclr).
 //
 // Determinism: view v of a draw uses the random stream
-//   Rng{seed, stream, epoch, position, index, v}
+//   util::Rng{seed, stream, epoch, position, index, v}
 // where `position` is the draw's place in its sampler's epoch sequence (before
 // the split over ranks) and `stream` tells the two sampler streams of a paired
 // loader apart. The views of a sample therefore depend only on these numbers,
@@ -15,7 +15,7 @@
 #include "ltcl/augment/recipe.h"
 #include "ltcl/data/dataset.h"
 
-namespace ltcl::augment {
+namespace ltcl::pipeline {
 
 // Names one draw of one sample.
 struct DrawKey {
@@ -26,8 +26,8 @@ struct DrawKey {
   int64_t index = 0;  // dataset index
 };
 
-inline Rng view_rng(const DrawKey& key, size_t view) {
-  return Rng{
+inline util::Rng view_rng(const DrawKey& key, size_t view) {
+  return util::Rng{
       key.seed,
       static_cast<uint64_t>(key.stream),
       static_cast<uint64_t>(key.epoch),
@@ -39,7 +39,7 @@ inline Rng view_rng(const DrawKey& key, size_t view) {
 class MultiViewDataset {
  public:
   // At least one view; all views must agree on the channel count.
-  MultiViewDataset(data::DatasetPtr base, std::vector<Recipe> views);
+  MultiViewDataset(data::DatasetPtr base, std::vector<augment::Recipe> views);
 
   size_t size() const {
     return base_->size();
@@ -47,7 +47,7 @@ class MultiViewDataset {
   size_t num_views() const {
     return views_.size();
   }
-  const Recipe& view(size_t v) const {
+  const augment::Recipe& view(size_t v) const {
     return views_.at(v);
   }
   const data::Dataset& base() const {
@@ -72,7 +72,7 @@ class MultiViewDataset {
   data::Example load(size_t index) const;
 
   data::DatasetPtr base_;
-  std::vector<Recipe> views_;
+  std::vector<augment::Recipe> views_;
 };
 
-}  // namespace ltcl::augment
+}  // namespace ltcl::pipeline

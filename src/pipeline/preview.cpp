@@ -1,10 +1,10 @@
-#include "ltcl/augment/preview.h"
+#include "ltcl/pipeline/preview.h"
 
 #include <algorithm>
 
 #include "ltcl/util/error.h"
 
-namespace ltcl::augment {
+namespace ltcl::pipeline {
 
 data::Image preview_grid(
     const MultiViewDataset& views,
@@ -76,4 +76,4 @@ data::Image preview_grid(
   return grid;
 }
 
-}  // namespace ltcl::augment
+}  // namespace ltcl::pipeline

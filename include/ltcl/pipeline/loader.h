@@ -2,7 +2,7 @@
 // The batch loader: a sampler's indices -> multi-view batches, made by worker
 // threads ahead of the consumer.
 //
-//   auto views = std::make_shared<augment::MultiViewDataset>(data, recipes);
+//   auto views = std::make_shared<MultiViewDataset>(data, recipes);
 //   auto sampler = make_sampler("random", *data, {seed});
 //   Loader loader(views, sampler, LoaderOptions().batch_size(256).workers(2));
 //   for (int64_t e = 0; e < epochs; ++e) {
@@ -22,7 +22,7 @@
 // `.clone()`s if you write into raw pointers you saved from them.
 //
 // Determinism: sample i of a batch uses the streams of
-// augment::DrawKey{seed, stream, epoch, global position, index}, so batches
+// pipeline::DrawKey{seed, stream, epoch, global position, index}, so batches
 // are identical for any worker count (0 = fill on the caller's thread).
 //
 // Resume: state() is the sampler state just after the last batch returned
@@ -46,10 +46,10 @@
 #include <utility>
 #include <vector>
 
-#include "ltcl/augment/multi_view.h"
+#include "ltcl/pipeline/multi_view.h"
 #include "ltcl/data/sampler.h"
 
-namespace ltcl::data {
+namespace ltcl::pipeline {
 
 struct Batch {
   std::vector<torch::Tensor> views;  // V tensors [B, C, H, W] float32
@@ -77,8 +77,8 @@ struct LoaderOptions {
 class Loader {
  public:
   Loader(
-      std::shared_ptr<const augment::MultiViewDataset> data,
-      SamplerPtr sampler,
+      std::shared_ptr<const MultiViewDataset> data,
+      data::SamplerPtr sampler,
       LoaderOptions options = {});
   ~Loader();
   Loader(const Loader&) = delete;
@@ -91,8 +91,8 @@ class Loader {
   // Batches per epoch for this rank.
   int64_t batches_per_epoch() const;
 
-  SamplerState state() const;
-  void load_state(const SamplerState& state);
+  data::SamplerState state() const;
+  void load_state(const data::SamplerState& state);
 
   const LoaderOptions& options() const {
     return options_;
@@ -117,8 +117,8 @@ class Loader {
   // or allocator churn per batch.
   Batch allocate(int64_t n);
 
-  std::shared_ptr<const augment::MultiViewDataset> data_;
-  SamplerPtr sampler_;
+  std::shared_ptr<const MultiViewDataset> data_;
+  data::SamplerPtr sampler_;
   LoaderOptions options_;
   bool pin_ = false;
 
@@ -128,7 +128,7 @@ class Loader {
   std::vector<Plan> plans_;
   int64_t end_position_ = 0;  // sampler position after the whole plan
   size_t next_out_ = 0;
-  SamplerState resume_;
+  data::SamplerState resume_;
 
   // Worker coordination.
   std::mutex mutex_;
@@ -146,13 +146,13 @@ class Loader {
 // Hybrid-SC's two batch streams, one step at a time: an instance-balanced
 // batch (for the contrastive branch) and a class-balanced batch (for the
 // classifier), each from its own Loader (stream 0 and 1, each with
-// options.workers threads) over a PairedSampler.
+// options.workers threads) over a data::PairedSampler.
 class PairedLoader {
  public:
   PairedLoader(
-      std::shared_ptr<const augment::MultiViewDataset> instance_views,
-      std::shared_ptr<const augment::MultiViewDataset> balanced_views,
-      std::shared_ptr<PairedSampler> sampler,
+      std::shared_ptr<const MultiViewDataset> instance_views,
+      std::shared_ptr<const MultiViewDataset> balanced_views,
+      std::shared_ptr<data::PairedSampler> sampler,
       LoaderOptions options = {});
 
   void set_epoch(int64_t epoch);
@@ -170,4 +170,4 @@ class PairedLoader {
   std::unique_ptr<Loader> balanced_;
 };
 
-}  // namespace ltcl::data
+}  // namespace ltcl::pipeline
