@@ -25,27 +25,12 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include "ltcl/losses/options.h"
+
 #include <cstdint>
 #include <vector>
 
 namespace ltcl::losses {
-
-struct LogitAdjustedLossOptions {
-  // Weight of the log prior; 1 = the paper's default.
-  TORCH_ARG(double, tau) = 1.0;
-};
-
-struct LDAMLossOptions {
-  // Largest margin (the rarest class's), in cosine units.
-  TORCH_ARG(double, max_margin) = 0.5;
-  // Logit scale s.
-  TORCH_ARG(double, scale) = 30.0;
-};
-
-struct FocalLossOptions {
-  // Focusing parameter (>= 0; 0 gives CE).
-  TORCH_ARG(double, gamma) = 2.0;
-};
 
 namespace functional {
 

@@ -40,25 +40,12 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include "ltcl/losses/options.h"
+
 #include <cstdint>
 #include <vector>
 
 namespace ltcl::losses {
-
-struct ContrastiveLossOptions {
-  // tau > 0.
-  TORCH_ARG(double, temperature) = 0.1;
-  // BCL class-averaged denominator.
-  TORCH_ARG(bool, class_averaging) = false;
-  // BCL class complement: prototypes must be passed (and only then).
-  TORCH_ARG(bool, class_complement) = false;
-  // RCL feature-space balancedness b (0 = off, 1 = Balanced Softmax).
-  TORCH_ARG(double, balance) = 0.0;
-  // RCL feature scale s > 0 (1 = off).
-  TORCH_ARG(double, feature_scale) = 1.0;
-  // RCL tail margin m_max >= 0 (0 = off), in cosine units (divided by tau).
-  TORCH_ARG(double, margin_max) = 0.0;
-};
 
 // Presets. RCL's s and m_max are not given by the paper text available here
 // (METHODS.md: sweep s in {1, 1.5, 2, 3}, m_max in {0, 0.1, 0.2, 0.5});

@@ -12,13 +12,11 @@
 // The SC branch is plain SupCon: ltcl::losses::supcon_options().
 #include <torch/types.h>
 
+#include "ltcl/losses/options.h"
+
 #include <cstdint>
 
 namespace ltcl::losses {
-
-struct PSCLossOptions {
-  TORCH_ARG(double, temperature) = 0.1;
-};
 
 // 1 - (epoch / total_epochs)^2; throws unless 0 <= epoch <= total_epochs
 // and total_epochs > 0.

@@ -21,18 +21,12 @@
 // k_neg 400 (CIFAR-100).
 #include <torch/types.h>
 
+#include "ltcl/losses/options.h"
+
 #include <cstdint>
 #include <vector>
 
 namespace ltcl::losses {
-
-struct ResComLossOptions {
-  TORCH_ARG(double, temperature) = 0.2;
-  // Least-similar same-class queue keys kept per anchor.
-  TORCH_ARG(int64_t, k_pos) = 1;
-  // Most-similar other-class queue keys kept per anchor.
-  TORCH_ARG(int64_t, k_neg) = 400;
-};
 
 // w_c = mean_j(E_j) / E_c with E_c = (1 - beta^n_c) / (1 - beta); float [C].
 torch::Tensor class_balanced_weights(
