@@ -4,39 +4,10 @@
 
 #include <algorithm>
 
+#include "ltcl/data/kinds.h"
 #include "ltcl/util/error.h"
 
 namespace ltcl::augment {
-
-namespace {
-
-struct Known {
-  const char* names;  // comma-separated aliases
-  std::vector<float> mean;
-  std::vector<float> std;
-};
-
-// Channel statistics of the training sets, as the reference code uses them.
-const std::vector<Known>& known_constants() {
-  static const std::vector<Known> k = {
-      {",cifar10,cifar10_lt,cifar-10,",
-       {0.4914f, 0.4822f, 0.4465f},
-       {0.2023f, 0.1994f, 0.2010f}},
-      {",cifar100,cifar100_lt,cifar-100,",
-       {0.5071f, 0.4865f, 0.4409f},
-       {0.2673f, 0.2564f, 0.2762f}},
-      {",imagenet,imagenet_lt,places_lt,inat,inat2018,",
-       {0.485f, 0.456f, 0.406f},
-       {0.229f, 0.224f, 0.225f}},
-      {",mnist,mnist_lt,", {0.1307f}, {0.3081f}},
-      {",fashion_mnist,fashion-mnist,fashion_mnist_lt,fmnist,",
-       {0.2860f},
-       {0.3530f}},
-  };
-  return k;
-}
-
-}  // namespace
 
 DatasetStats DatasetStats::known(
     const std::string& name, int height, int width, int channels) {
@@ -59,18 +30,9 @@ DatasetStats DatasetStats::known(
   s.height = height;
   s.width = width;
   s.channels = channels;
-  std::string key = name;
-  std::transform(key.begin(), key.end(), key.begin(), ::tolower);
-  for (const auto& k : known_constants()) {
-    if (std::string(k.names).find("," + key + ",") != std::string::npos) {
-      s.mean = k.mean;
-      s.std = k.std;
-    }
-  }
-  if (s.mean.empty()) {
-    s.mean = {0.5f};
-    s.std = {0.5f};
-  }
+  const data::Normalization n = data::normalization_of(name);
+  s.mean = n.mean;
+  s.std = n.std;
   // Match the image's channels: gray constants repeat, RGB ones average.
   if (static_cast<int>(s.mean.size()) != channels) {
     if (channels == 3) {

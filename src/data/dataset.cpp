@@ -57,4 +57,41 @@ std::string Subset::describe(size_t i) const {
   return base_->describe(indices_.at(i));
 }
 
+InMemoryDataset::InMemoryDataset(
+    std::vector<Image> images,
+    std::vector<int64_t> labels,
+    std::vector<std::string> class_names)
+    : images_(std::move(images)),
+      labels_(std::move(labels)),
+      names_(std::move(class_names)) {
+  if (images_.size() != labels_.size()) {
+    fail(
+        "InMemoryDataset - {} images but {} labels",
+        images_.size(),
+        labels_.size());
+  }
+  for (size_t i = 0; i < labels_.size(); ++i) {
+    if (labels_[i] < 0 || labels_[i] >= static_cast<int64_t>(names_.size())) {
+      fail(
+          "InMemoryDataset - label out of range: {{sample {}, label {}, {} "
+          "classes}}",
+          i,
+          labels_[i],
+          names_.size());
+    }
+  }
+}
+
+Example InMemoryDataset::get(size_t i) const {
+  return {images_.at(i), labels_.at(i)};
+}
+
+int64_t InMemoryDataset::label(size_t i) const {
+  return labels_.at(i);
+}
+
+std::string InMemoryDataset::describe(size_t i) const {
+  return "memory#" + std::to_string(i);
+}
+
 }  // namespace ltcl::data

@@ -23,7 +23,8 @@ struct DatasetStats {
   std::vector<float> mean;  // one entry per channel
   std::vector<float> std;
 
-  // Constants of a known dataset (CIFAR-10/100, ImageNet (also imagenet_lt,
+  // The normalisation constants of a dataset kind or alias
+  // (data::normalization_of: CIFAR-10/100, ImageNet (also imagenet_lt,
   // places_lt, inat), MNIST, Fashion-MNIST); other names get mean 0.5, std
   // 0.5. Throws ltcl::Error for non-positive sizes or channels not 1 or 3.
   static DatasetStats known(

@@ -70,4 +70,30 @@ class Subset : public Dataset {
   std::vector<size_t> indices_;
 };
 
+// Samples held in memory: for tests, synthetic data and callers that decode
+// images themselves. Throws ltcl::Error when the lengths differ or a label is
+// outside [0, class_names.size()).
+class InMemoryDataset : public Dataset {
+ public:
+  InMemoryDataset(
+      std::vector<Image> images,
+      std::vector<int64_t> labels,
+      std::vector<std::string> class_names);
+
+  size_t size() const override {
+    return images_.size();
+  }
+  Example get(size_t i) const override;
+  int64_t label(size_t i) const override;
+  const std::vector<std::string>& class_names() const override {
+    return names_;
+  }
+  std::string describe(size_t i) const override;
+
+ private:
+  std::vector<Image> images_;
+  std::vector<int64_t> labels_;
+  std::vector<std::string> names_;
+};
+
 }  // namespace ltcl::data
