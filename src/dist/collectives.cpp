@@ -438,4 +438,37 @@ size_t GradReducer::launched_during_backward() const {
   return state_->last_launched_in_backward;
 }
 
+// The features' gradient flows back to this rank's slice, summed over the
+// ranks' losses (all_gather_with_grad); each rank then computes the loss of
+// the whole global batch, and averaging the parameter gradients over ranks
+// gives exactly the single-process gradient (docs/distributed.md).
+GatheredBatch gather_for_contrastive(
+    const Context& ctx,
+    const at::Tensor& features,
+    const at::Tensor& labels) {
+  if (!ctx.distributed()) {
+    return {features, labels};
+  }
+  return {all_gather_with_grad(ctx, features), ctx.all_gather(labels)};
+}
+
+GatheredBatch gather_for_queue(
+    const Context& ctx,
+    const at::Tensor& embeddings,
+    const at::Tensor& labels) {
+  if (!ctx.distributed()) {
+    return {embeddings.detach(), labels};
+  }
+  // all_gather returns rank-major rows; local row i of rank r is the global
+  // batch's row i * W + r (ranks take interleaved draws), so a [W, B] ->
+  // [B, W] transpose restores the order one process would see: the FIFO
+  // queue then keeps the same keys in the same slots for any world size.
+  const int64_t w = ctx.world_size();
+  auto e = ctx.all_gather(embeddings.detach().contiguous());
+  auto l = ctx.all_gather(labels.contiguous());
+  const int64_t b = embeddings.size(0);
+  return {e.view({w, b, -1}).transpose(0, 1).reshape({w * b, -1}),
+          l.view({w, b}).transpose(0, 1).reshape({w * b})};
+}
+
 }  // namespace ltcl::dist

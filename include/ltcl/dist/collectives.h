@@ -39,6 +39,29 @@ void broadcast_module(
 // World 1: the identity (the same tensor, gradient untouched).
 at::Tensor all_gather_with_grad(const Context& ctx, const at::Tensor& tensor);
 
+// A contrastive step's inputs over the whole global batch.
+struct GatheredBatch {
+  at::Tensor features;  // [B_global, ...] (order: see the two functions)
+  at::Tensor labels;    // [B_global]
+};
+
+// For losses over the global batch: every rank's features (with gradient,
+// all_gather_with_grad) and labels, in rank order. World 1: the inputs.
+GatheredBatch gather_for_contrastive(
+    const Context& ctx,
+    const at::Tensor& features,
+    const at::Tensor& labels);
+
+// For memory queues (ResCom): detached embeddings [B_global, D] and labels
+// of every rank in the global sampler order -- the order of the 1-process
+// batch, since ranks take interleaved draws (every rank passes the same
+// local batch size) -- so that all ranks' queues agree and equal the
+// 1-process queue. World 1: the detached inputs.
+GatheredBatch gather_for_queue(
+    const Context& ctx,
+    const at::Tensor& embeddings,
+    const at::Tensor& labels);
+
 struct GradReducerOptions {
   // Target size of one flat all-reduce buffer (PyTorch DDP's default).
   TORCH_ARG(double, bucket_cap_mb) = 25.0;
