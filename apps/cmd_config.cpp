@@ -1,11 +1,13 @@
-// `ltcl config show` (the resolved config of a recipe, validated) and
-// `ltcl config keys` (every key with its type, default and meaning).
+// `ltcl config show` (the resolved config of a recipe, validated),
+// `ltcl config keys` (every key with its type, default and meaning) and
+// `ltcl config methods` (the method registry, as a Markdown table).
 #include <iostream>
 
 #include <fmt/format.h>
 
 #include "commands.h"
 #include "ltcl/train/config.h"
+#include "ltcl/train/method.h"
 
 namespace ltcl::apps {
 
@@ -53,6 +55,27 @@ void add_config_command(CLI::App& app) {
             k.default_value,
             k.help);
       }
+    }
+  });
+
+  auto* list = group->add_subcommand(
+      "methods", "List the registered training methods and their keys");
+  list->callback([] {
+    std::cout << "| method | views | streams | projection | keys | what |\n"
+                 "|---|---|---|---|---|---|\n";
+    for (const auto& m : train::methods()) {
+      std::string keys;
+      for (const auto& k : train::method_keys(m.name)) {
+        keys += (keys.empty() ? "" : ", ") + k.substr(5);  // no "loss."
+      }
+      std::cout << fmt::format(
+          "| `{}` | {} | {} | {} | {} | {} |\n",
+          m.name,
+          m.traits.views,
+          m.traits.streams == train::Streams::kOne ? "one" : "two",
+          m.traits.projection ? "yes" : "no",
+          keys.empty() ? "-" : keys,
+          m.summary);
     }
   });
 }

@@ -15,8 +15,10 @@
 #include "commands.h"
 #include "ltcl/dist/context.h"
 #include "ltcl/dist/launcher.h"
+#include "ltcl/eval/evaluate.h"
 #include "ltcl/eval/report.h"
 #include "ltcl/models/network.h"
+#include "ltcl/train/saved_model.h"
 #include "ltcl/train/trainer.h"
 #include "ltcl/util/atomic_file.h"
 #include "ltcl/util/logging.h"
@@ -173,10 +175,14 @@ void add_train_commands(CLI::App& app) {
       "(default: eval_<split> next to the checkpoint)");
   ev->add_option("--device", e->device, "cpu | cuda | auto");
   ev->callback([e] {
-    auto m = train::load_saved_model(e->checkpoint, e->split, e->device);
-    auto counts = m.data.train->class_counts();
-    auto report =
-        train::evaluate_model(*m.model, *m.data.test, m.config, counts);
+    auto m = train::load_saved_model(e->checkpoint, e->device);
+    if (!e->split.empty()) {
+      m.config.data.test_split = e->split;
+    }
+    auto test = train::open_test_split(m.config.data, m.config.data.test_split);
+    auto report = eval::evaluate_model(
+        *m.model, *test, m.eval_recipe(), m.config.train.eval_batch_size,
+        m.info.class_counts);
     std::filesystem::path out =
         e->out.empty() ? std::filesystem::path(e->checkpoint).parent_path() /
                              ("eval_" + m.config.data.test_split)
@@ -208,13 +214,17 @@ void add_train_commands(CLI::App& app) {
   em->add_option("--split", b->split, "test | val (default: the config's)");
   em->add_option("--device", b->device, "cpu | cuda | auto");
   em->callback([b] {
-    auto m = train::load_saved_model(b->checkpoint, b->split, b->device);
-    train::write_embeddings_csv(b->out, *m.model, *m.data.test, m.config);
+    auto m = train::load_saved_model(b->checkpoint, b->device);
+    auto test = train::open_test_split(
+        m.config.data, b->split.empty() ? m.config.data.test_split : b->split);
+    eval::write_embeddings_csv(
+        b->out, *m.model, *test, m.eval_recipe(),
+        m.config.train.eval_batch_size);
     std::cout << fmt::format(
         "wrote {} ({} samples); load with numpy.loadtxt('{}', "
         "delimiter=',', skiprows=1)\n",
         b->out,
-        m.data.test->size(),
+        test->size(),
         b->out);
   });
 }

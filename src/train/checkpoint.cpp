@@ -139,6 +139,7 @@ void save_checkpoint(
   archive.write("config_yaml", c10::IValue(state.config_yaml));
   archive.write("std_rng", c10::IValue(state.std_rng));
   archive.write("history_json", c10::IValue(state.history_json));
+  archive.write("model_info", c10::IValue(state.model_info));
   std::map<std::string, at::Tensor> samplers;
   for (const auto& [name, v] : state.samplers) {
     samplers[name] = to_tensor(v);
@@ -234,6 +235,10 @@ Checkpoint load_checkpoint(
     state.config_yaml = read("config_yaml").toStringRef();
     state.std_rng = read("std_rng").toStringRef();
     state.history_json = read("history_json").toStringRef();
+    c10::IValue info;
+    if (archive.try_read("model_info", info) && info.isString()) {
+      state.model_info = info.toStringRef();  // absent before 2026-12
+    }
     for (const auto& [name, t] : read_map(archive, "samplers")) {
       state.samplers[name] = to_vector(t);
     }

@@ -46,10 +46,6 @@ double learning_rate(
       (base_lr - s.min_lr) * 0.5 * (1.0 + std::cos(pi * t / T));
 }
 
-bool drw_active(const LossConfig& loss, int64_t epoch) {
-  return loss.method == "ldam_drw" && epoch >= loss.drw_epoch;
-}
-
 std::unique_ptr<torch::optim::SGD> make_sgd(
     torch::nn::Module& model,
     const OptimConfig& o) {

@@ -1,4 +1,5 @@
 #include "ltcl/train/config.h"
+#include "ltcl/train/method.h"
 
 #include <filesystem>
 #include <fstream>
@@ -72,25 +73,25 @@ TEST(Config, ParsesSections) {
 TEST(Config, MethodPresetsFillUnsetSwitches) {
   const std::string views = "data: {views: [a, b, b]}\n";
   Config bcl = parse_config(views + "loss: {method: bcl}\n", "x");
-  EXPECT_TRUE(bcl.loss.class_averaging);
-  EXPECT_TRUE(bcl.loss.class_complement);
-  EXPECT_DOUBLE_EQ(bcl.loss.balance, 0.0);
-  EXPECT_DOUBLE_EQ(bcl.loss.feature_scale, 1.0);
+  EXPECT_TRUE(bcl.loss.contrastive.class_averaging());
+  EXPECT_TRUE(bcl.loss.contrastive.class_complement());
+  EXPECT_DOUBLE_EQ(bcl.loss.contrastive.balance(), 0.0);
+  EXPECT_DOUBLE_EQ(bcl.loss.contrastive.feature_scale(), 1.0);
   Config both = parse_config(views + "loss: {method: bcl_rcl}\n", "x");
-  EXPECT_TRUE(both.loss.class_averaging);
-  EXPECT_DOUBLE_EQ(both.loss.balance, 1.0);
-  EXPECT_GT(both.loss.feature_scale, 1.0);
-  EXPECT_GT(both.loss.margin_max, 0.0);
+  EXPECT_TRUE(both.loss.contrastive.class_averaging());
+  EXPECT_DOUBLE_EQ(both.loss.contrastive.balance(), 1.0);
+  EXPECT_GT(both.loss.contrastive.feature_scale(), 1.0);
+  EXPECT_GT(both.loss.contrastive.margin_max(), 0.0);
   Config rcl = parse_config(views + "loss: {method: rcl}\n", "x");
-  EXPECT_FALSE(rcl.loss.class_averaging);
-  EXPECT_FALSE(rcl.loss.class_complement);
-  EXPECT_DOUBLE_EQ(rcl.loss.balance, 1.0);
+  EXPECT_FALSE(rcl.loss.contrastive.class_averaging());
+  EXPECT_FALSE(rcl.loss.contrastive.class_complement());
+  EXPECT_DOUBLE_EQ(rcl.loss.contrastive.balance(), 1.0);
   // An explicit switch wins over the preset (ablations).
   Config abl = parse_config(
       views + "loss: {method: bcl_rcl, balance: 0, margin_max: 0.3}\n", "x");
-  EXPECT_DOUBLE_EQ(abl.loss.balance, 0.0);
-  EXPECT_DOUBLE_EQ(abl.loss.margin_max, 0.3);
-  EXPECT_TRUE(abl.loss.class_complement);
+  EXPECT_DOUBLE_EQ(abl.loss.contrastive.balance(), 0.0);
+  EXPECT_DOUBLE_EQ(abl.loss.contrastive.margin_max(), 0.3);
+  EXPECT_TRUE(abl.loss.contrastive.class_complement());
 }
 
 TEST(Config, UnknownKeyNamesFileLineAndClosestKey) {
@@ -291,7 +292,7 @@ TEST(Config, Overrides) {
   EXPECT_EQ(c.train.seed, 7);
   EXPECT_EQ(c.data.views, (std::vector<std::string>{"x", "y", "y"}));
   EXPECT_EQ(c.output.dir, "/tmp/run a");
-  EXPECT_TRUE(c.loss.class_averaging);  // preset follows the overridden method
+  EXPECT_TRUE(c.loss.contrastive.class_averaging());  // preset follows the overridden method
   std::string msg =
       error_of([] { parse_config("", "o.yaml", {"optim.lrate=1"}); });
   EXPECT_NE(
@@ -326,9 +327,9 @@ TEST(Config, RoundTrip) {
   EXPECT_EQ(back.data.dataset, "cifar100");
   EXPECT_EQ(back.data.root, "");
   EXPECT_EQ(back.data.views, c.data.views);
-  EXPECT_DOUBLE_EQ(back.loss.temperature, 0.07);
-  EXPECT_DOUBLE_EQ(back.loss.margin_max, 0.2);
-  EXPECT_DOUBLE_EQ(back.loss.feature_scale, 2.0);
+  EXPECT_DOUBLE_EQ(back.loss.contrastive.temperature(), 0.07);
+  EXPECT_DOUBLE_EQ(back.loss.contrastive.margin_max(), 0.2);
+  EXPECT_DOUBLE_EQ(back.loss.contrastive.feature_scale(), 2.0);
   EXPECT_DOUBLE_EQ(back.optim.weight_decay, 0.0005);
   EXPECT_TRUE(back.optim.no_decay_bn_bias);
   EXPECT_EQ(back.schedule.milestones, (std::vector<int64_t>{120, 160}));
@@ -343,7 +344,7 @@ TEST(Config, RoundTripEveryMethod) {
   for (const char* m :
        {"ce", "la", "bs", "ldam_drw", "focal", "supcon_la", "bcl", "bcl_rcl",
         "rcl", "rescom", "hybrid_sc", "hybrid_psc"}) {
-    int64_t v = ltcl::train::required_views(m);
+    int64_t v = ltcl::train::method_info(m).traits.views;
     std::string views = v == 1 ? "[a]" : v == 2 ? "[a, a]" : "[a, b, b]";
     std::string model = std::string(m) == "ldam_drw"
         ? "model: {classifier: cosine, cosine_scale: 1}\n"
@@ -420,7 +421,8 @@ TEST(Config, EveryRecipeIsValid) {
   int checked = 0;
   std::set<std::string> methods;
   for (const auto& e : fs::recursive_directory_iterator(root)) {
-    if (e.path().extension() != ".yaml" ||
+    const std::string rel = fs::relative(e.path(), root).string();
+    if (e.path().extension() != ".yaml" || rel.front() == '_' ||
         e.path().filename().string().front() == '_') {
       continue;
     }
@@ -429,7 +431,7 @@ TEST(Config, EveryRecipeIsValid) {
     methods.insert(c.loss.method);
     EXPECT_EQ(
         static_cast<int64_t>(c.data.views.size()),
-        ltcl::train::required_views(c.loss.method));
+        ltcl::train::method_info(c.loss.method).traits.views);
     ++checked;
   }
   EXPECT_GE(checked, 60);  // 12 methods x 5 datasets (+ quick runs)
@@ -464,6 +466,89 @@ TEST(Config, DistKeysPresetsAndRanges) {
       << msg;
   msg = error_of([] { parse_config("dist: {timeout: 5}\n", "d.yaml"); });
   EXPECT_NE(msg.find("dist.timeout_s"), std::string::npos) << msg;
+}
+
+}  // namespace
+
+namespace {
+
+using ltcl::train::Config;
+using ltcl::train::load_config;
+using ltcl::train::parse_config;
+using ltcl::train::to_yaml;
+
+// `base:` as a list: applied in order (a later base and the file win),
+// and output.dir defaults to runs/<folder>/<file stem>.
+TEST(Config, BaseListsAndDefaultRunFolder) {
+  ltcl::test::TempDir tmp;
+  auto dir = tmp / "cifar_x";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "_data.yaml") << "data: {dataset: cifar10}\n"
+                                       "optim: {lr: 0.3, batch_size: 64}\n";
+  std::ofstream(dir / "_method.yaml")
+      << "data: {views: [cifar_weak, simclr, simclr]}\n"
+         "loss: {method: bcl_rcl, beta: 0.5}\n"
+         "optim: {lr: 0.2}\n";
+  std::ofstream(dir / "recipe.yaml")
+      << "base: [_data.yaml, _method.yaml]\nloss: {beta: 0.4}\n";
+  Config c = load_config((dir / "recipe.yaml").string());
+  EXPECT_EQ(c.data.dataset, "cifar10");
+  EXPECT_EQ(c.loss.method, "bcl_rcl");
+  EXPECT_DOUBLE_EQ(c.optim.lr, 0.2);  // the later base wins
+  EXPECT_EQ(c.optim.batch_size, 64);
+  EXPECT_DOUBLE_EQ(c.loss.beta, 0.4);  // the file wins
+  EXPECT_DOUBLE_EQ(c.loss.contrastive.margin_max(), 0.1);  // preset
+  EXPECT_EQ(c.output.dir, "runs/cifar_x/recipe");
+  // An explicit output.dir stays; text configs keep runs/default.
+  EXPECT_EQ(
+      load_config((dir / "recipe.yaml").string(), {"output.dir=elsewhere"})
+          .output.dir,
+      "elsewhere");
+  EXPECT_EQ(parse_config("", "x").output.dir, "runs/default");
+  // A base that is a folder, or an empty list entry, is named.
+  std::ofstream(dir / "bad.yaml") << "base: [_data.yaml, '']\n";
+  std::string msg;
+  try {
+    load_config((dir / "bad.yaml").string());
+  } catch (const ltcl::Error& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("bad.yaml line 1"), std::string::npos) << msg;
+  std::ofstream(dir / "folder.yaml") << "base: .\n";
+  msg.clear();
+  try {
+    load_config((dir / "folder.yaml").string());
+  } catch (const ltcl::Error& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("not a regular file"), std::string::npos) << msg;
+}
+
+// A config built in code from default_config() equals the YAML that sets
+// the same keys: the presets are the config layer's, not the trainer's.
+TEST(Config, CodeBuiltConfigEqualsYaml) {
+  for (const auto& m : ltcl::train::method_names()) {
+    Config code = ltcl::train::default_config(m);
+    const int64_t views = ltcl::train::method_info(m).traits.views;
+    code.data.views.assign(static_cast<size_t>(views), "cifar_weak");
+    std::string yaml = "data: {views: [cifar_weak";
+    for (int64_t v = 1; v < views; ++v) {
+      yaml += ", cifar_weak";
+    }
+    yaml += "]}\nloss: {method: " + m + "}\n";
+    if (m == "ldam_drw") {
+      code.model.classifier = "cosine";
+      code.model.cosine_scale = 1;
+      yaml += "model: {classifier: cosine, cosine_scale: 1}\n";
+    }
+    Config parsed = parse_config(yaml, "x.yaml");
+    EXPECT_EQ(to_yaml(code), to_yaml(parsed)) << m;
+    EXPECT_NO_THROW(ltcl::train::validate(code)) << m;
+  }
+  // The losses' own defaults are the keys' defaults.
+  EXPECT_DOUBLE_EQ(
+      ltcl::train::default_config("focal").loss.focal.gamma(),
+      ltcl::losses::FocalLossOptions().gamma());
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "ltcl/train/checkpoint.h"
+#include "ltcl/train/saved_model.h"
 #include "ltcl/train/trainer.h"
 #include "support.h"
 #include "train/runs.h"
@@ -74,12 +75,11 @@ TEST_P(MethodRun, TinyRunBeatsChance) {
   // The components the method logs (the last evaluation's loss means).
   auto jl = nlohmann::json::parse(read_all(dir / "run" / "metrics.jsonl"));
   const std::string cls =
-      std::string(r.method) == "rescom" ? "loss_bs_ce" : "loss_ce";
+      std::string(r.method) == "rescom" ? "loss_bs_ce" : "loss_balanced_ce";
   EXPECT_TRUE(jl.contains(cls)) << jl.dump();
   EXPECT_TRUE(jl.contains("loss_contrastive")) << jl.dump();
 
-  auto saved = ltcl::train::load_saved_model(
-      (dir / "run" / "last.pt").string(), "", "cpu");
+  auto saved = ltcl::train::load_saved_model((dir / "run" / "last.pt").string(), "cpu");
   auto buffers = saved.model->named_buffers();
   auto params = saved.model->named_parameters();
   if (std::string(r.method) == "rescom") {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ltcl/train/config.h"
+#include "ltcl/train/method.h"
 #include "support.h"
 #include "train/runs.h"
 
@@ -25,7 +26,7 @@ TEST_P(PerMethod, TinyRunBeatsChance) {
   }
   const std::string method = GetParam();
   ltcl::test::TempDir dir;
-  const int64_t views = ltcl::train::required_views(method);
+  const int64_t views = ltcl::train::method_info(method).traits.views;
   ltcl::test::TinyRun r;
   r.method = method;
   r.views = views == 1 ? "[cifar_weak]" : "[cifar_weak, simclr, simclr]";

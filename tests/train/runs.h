@@ -15,6 +15,7 @@
 
 #include "ltcl/models/network.h"
 #include "ltcl/train/checkpoint.h"
+#include "ltcl/train/saved_model.h"
 #include "ltcl/train/trainer.h"
 #include "support.h"
 
@@ -131,9 +132,9 @@ inline train::Checkpoint expect_kill_resume_exact(
     return killed;
   }
   auto ma =
-      train::load_saved_model((dir / "a" / "last.pt").string(), "", "cpu");
+      train::load_saved_model((dir / "a" / "last.pt").string(), "cpu");
   auto mb =
-      train::load_saved_model((dir / "b" / "last.pt").string(), "", "cpu");
+      train::load_saved_model((dir / "b" / "last.pt").string(), "cpu");
   auto pb = mb.model->named_parameters();
   EXPECT_EQ(ma.model->named_parameters().size(), pb.size());
   for (const auto& kv : ma.model->named_parameters()) {

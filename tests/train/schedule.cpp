@@ -56,16 +56,6 @@ TEST(Schedule, PositionOutsideTheRunIsAnError) {
   EXPECT_THROW(learning_rate(s, 0.1, -1, 0, 4), ltcl::Error);
 }
 
-TEST(Schedule, DrwSwitch) {
-  ltcl::train::LossConfig l;
-  l.method = "ldam_drw";
-  l.drw_epoch = 160;
-  EXPECT_FALSE(ltcl::train::drw_active(l, 159));
-  EXPECT_TRUE(ltcl::train::drw_active(l, 160));
-  l.method = "ce";
-  EXPECT_FALSE(ltcl::train::drw_active(l, 170));
-}
-
 TEST(Schedule, SgdGroupsAndDecay) {
   torch::nn::Sequential m(torch::nn::Linear(3, 2), torch::nn::BatchNorm1d(2));
   ltcl::train::OptimConfig o;

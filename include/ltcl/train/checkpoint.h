@@ -5,7 +5,8 @@
 // buffers, the optimizer state (momentum buffers), the position in the run
 // (epoch, step in epoch, global step), the sampler states, the random states
 // (torch's CPU generator and an optional std engine), the resolved config
-// text, the best metric and the learning-curve history. It is written
+// text, the best metric, the learning-curve history and what inference
+// needs (class counts and names, image size and normalisation). It is written
 // atomically (util/atomic_file.h): a crash mid-write keeps the previous file.
 // A run folder holds `last.pt` (latest) and `best.pt` (best evaluation).
 #include <cstdint>
@@ -42,6 +43,10 @@ struct Checkpoint {
   at::Tensor cuda_rng;  // CUDA generator state (empty: not saved)
   std::string std_rng;  // a std engine, streamed with operator<<
   std::string history_json;  // learning curves so far (JSON array)
+  // What inference needs without the training data (train/saved_model.h:
+  // class counts and names, image size, normalisation), as JSON; empty in
+  // checkpoints written before it existed.
+  std::string model_info;
   std::map<std::string, at::Tensor> tensors;  // anything else, by name
 };
 

@@ -7,18 +7,25 @@
 //                                       {"optim.lr=0.1", "train.seed=3"});
 //   std::cout << ltcl::train::to_yaml(cfg);
 //
-// Every key lives in one schema table (src/train/config.cpp) that gives its
-// type, default, allowed range and help; `config_keys()` lists it, and
-// docs/training.md is its reference. Errors (ltcl::Error) name the key, where
+// Every key is declared once, with its type, default, allowed range and help,
+// on the typed-key engine of train/config_schema.h: the sections in
+// src/train/config/<section>.cpp, the loss keys by the methods that use them
+// (src/train/methods/). `config_keys()` lists them, and docs/training.md is
+// their reference. Errors (ltcl::Error) name the key, where
 // it was set ("file.yaml line 4, column 3" or "--set"), what was got and, for
 // an unknown key, the closest valid key. All errors of a config are collected
 // and reported together.
 //
-// A file may start with `base: other.yaml` (relative to the file's folder):
-// the base is applied first, then this file's keys override it.
+// A file may start with `base: other.yaml` or `base: [a.yaml, b.yaml]`
+// (relative to the file's folder): the bases are applied in order, then this
+// file's keys override them. The method's presets are applied before any key
+// (so every key set by a file or --set wins over them); default_config(m)
+// gives the same starting point to configs built in code.
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "ltcl/losses/options.h"
 
 namespace ltcl::train {
 
@@ -51,37 +58,33 @@ struct ModelConfig {
   int64_t proj_dim = 128;
 };
 
+// The method and its loss parameters. The loss parameters are the losses'
+// own options structs (their defaults are the keys' defaults); which keys a
+// method uses, and its presets, are declared by the method (train/method.h).
+// The default loss.method: the registry's first method (plain cross
+// entropy; train/method.h).
+std::string default_method();
+
 struct LossConfig {
-  // ce | la | bs | ldam_drw | focal | supcon_la | bcl | bcl_rcl | rcl |
-  // rescom | hybrid_sc | hybrid_psc
-  std::string method = "ce";
-  // Contrastive core (supcon_la, bcl, bcl_rcl, rcl). The switches not set
-  // explicitly take the method's preset (see method_preset()).
-  double alpha = 2.0;  // weight of LA-CE on view 0
-  double beta = 0.6;  // weight of the contrastive term
-  double temperature = 0.1;  // also Hybrid-SC's SupCon temperature
-  bool class_averaging = false;
-  bool class_complement = false;
-  double balance = 0.0;  // b
-  double feature_scale = 1.0;  // s
-  double margin_max = 0.0;  // m_max
-  double la_tau = 1.0;  // logit adjustment strength t (la and LA-CE)
-  // LDAM-DRW.
-  double ldam_max_margin = 0.5;
-  double ldam_scale = 30.0;
-  int64_t drw_epoch = 160;  // DRW weights from this epoch (0-based) on
+  std::string method = default_method();  // a registered method
+  // Weights of the contrastive-core methods: alpha * LA-CE(view 0) + beta *
+  // contrastive.
+  double alpha = 2.0;
+  double beta = 0.6;
+  // The contrastive core (also Hybrid-SC's SupCon temperature).
+  losses::ContrastiveLossOptions contrastive;
+  // Logit adjustment strength t (la, and the LA-CE of the contrastive core).
+  losses::LogitAdjustedLossOptions logit_adjusted;
+  losses::LDAMLossOptions ldam;
+  int64_t drw_epoch = 160;  // DRW class weights from this epoch (0-based)
   double drw_beta = 0.9999;
-  // Focal.
-  double focal_gamma = 1.0;
-  // ResCom.
+  losses::FocalLossOptions focal;
+  // ResCom: the loss, and its queue / weights.
+  losses::ResComLossOptions rescom;
   int64_t rescom_queue_size = 10;  // keys per class
-  int64_t rescom_k_pos = 1;
-  int64_t rescom_k_neg = 400;
-  double rescom_tau = 0.2;
   double rescom_weight = 0.5;
   double rescom_cb_beta = 0.999999;
-  // Hybrid-PSC.
-  double psc_tau = 0.1;
+  losses::PSCLossOptions psc;  // Hybrid-PSC
 };
 
 struct OptimConfig {
@@ -120,11 +123,13 @@ struct RunConfig {
 // one process (ltcl train --nproc N, torchrun, SLURM); ignored otherwise.
 struct DistConfig {
   double timeout_s = 300;  // bound on every collective and the rendezvous
-  bool sync_bn = false;  // preset: true for the contrastive methods
+  bool sync_bn = false;  // preset: the method's (MethodTraits::sync_bn)
   double bucket_mb = 25;  // gradient all-reduce bucket size
 };
 
 struct OutputConfig {
+  // Default: runs/<config name> (the file's folder and stem, e.g.
+  // runs/cifar10_lt/bcl_rcl), else runs/default.
   std::string dir = "runs/default";
   bool plots = true;
 };
@@ -151,6 +156,10 @@ struct KeyInfo {
 // Every key, in schema order.
 const std::vector<KeyInfo>& config_keys();
 
+// The defaults of `method` with its presets applied: what a YAML file that
+// sets only loss.method gives. Configs built in code start here.
+Config default_config(const std::string& method);
+
 // Parses a YAML file (following `base:` includes) then applies `overrides`
 // ("key.sub=value", value parsed as YAML), fills method presets and
 // validates. Throws ltcl::Error listing every problem found.
@@ -176,9 +185,5 @@ void validate(const Config& config);
 
 // Levenshtein distance (for "did you mean").
 size_t edit_distance(const std::string& a, const std::string& b);
-
-// Method helpers.
-bool is_contrastive_core_method(const std::string& method);  // supcon_la..rcl
-int64_t required_views(const std::string& method);
 
 }  // namespace ltcl::train

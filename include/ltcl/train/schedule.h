@@ -35,9 +35,6 @@ double learning_rate(
     int64_t step,
     int64_t steps_per_epoch);
 
-// Whether LDAM-DRW's re-weighting is on at `epoch` (method ldam_drw only).
-bool drw_active(const LossConfig& loss, int64_t epoch);
-
 // SGD over the model's parameters with the config's momentum, nesterov and
 // weight decay. With optim.no_decay_bn_bias, parameters of dimension <= 1
 // (BatchNorm weights and every bias) go to a second group without decay.

@@ -1,0 +1,146 @@
+#pragma once
+// A training method: everything that makes BCL differ from CE, in one place.
+//
+// Each method lives in one file (its room) under src/train/methods/: a
+// MethodInfo that says what the method declares (views, batch streams,
+// projection head, SyncBN and drop_last defaults), its config keys, presets
+// and checks, and a factory for its Method object, which extends the model
+// (modules it attaches: state saved with the model in checkpoints), computes
+// the loss parts of a step and acts after the optimizer step. The trainer,
+// the config layer and `ltcl eval` only talk to this interface;
+// docs/adding-a-method.md walks through adding one.
+//
+//   const auto& info = ltcl::train::method_info(config.loss.method);
+//   info.traits.views   // 3
+//   auto method = ltcl::train::make_method(config);
+//
+// An unknown method name is an ltcl::Error listing the registered ones.
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ltcl/train/config.h"
+#include "ltcl/train/config_schema.h"
+
+namespace ltcl::models {
+class NetworkImpl;
+struct NetworkOptions;
+struct NetworkOutput;
+}  // namespace ltcl::models
+namespace ltcl::pipeline {
+struct StepBatch;
+}
+namespace ltcl::dist {
+class Context;
+}
+
+namespace ltcl::train {
+
+// Named loss parts of one step; "total" is backpropagated, every part is
+// logged (and checked for NaN / Inf) as its rank mean.
+using LossParts = std::map<std::string, at::Tensor>;
+
+// How a method's batches are drawn.
+enum class Streams {
+  // One batch of data.views views per image, from the data.sampler stream.
+  kOne,
+  // Two streams of optim.batch_size images a step (Hybrid): an
+  // instance-balanced one with views 1.. (StepBatch::main) and a
+  // class-balanced one with view 0 (StepBatch::balanced).
+  kInstanceAndBalanced,
+};
+
+struct MethodTraits {
+  int64_t views = 1;  // entries of data.views
+  Streams streams = Streams::kOne;
+  bool projection = false;  // the model has a projection head (embeddings)
+  bool drop_last = false;  // only full batches (kOne; the two streams always)
+  bool sync_bn = false;  // the dist.sync_bn preset
+  bool instance_sampler = false;  // needs data.sampler 'random'
+};
+
+// Given once, after the model is built and on its device.
+struct MethodSetup {
+  const Config& config;
+  const std::vector<int64_t>& class_counts;  // training set, per class
+  at::Tensor counts;  // the same, [C] int64 on `device`
+  c10::Device device;
+  const dist::Context& dist;
+};
+
+// Given at each step.
+struct StepEnv {
+  int64_t epoch = 0;  // 0-based
+  models::NetworkImpl* model = nullptr;
+  // The model's forward pass with the configured precision (autocast,
+  // channels-last).
+  std::function<models::NetworkOutput(const at::Tensor&)> forward;
+};
+
+class Method {
+ public:
+  virtual ~Method() = default;
+  // Adjusts the model's options after the generic ones (architecture,
+  // classes, projection width when traits.projection) are set.
+  virtual void configure(models::NetworkOptions& options) const {}
+  // Registers the method's modules on the model (before the optimizer is
+  // built, and when a checkpoint is loaded for evaluation), so that
+  // checkpoints, .to(device) and the optimizer see them.
+  virtual void attach(models::NetworkImpl& model) {}
+  virtual void setup(const MethodSetup& setup) {}
+  // The loss parts of one step.
+  virtual LossParts step(
+      const pipeline::StepBatch& batch,
+      const StepEnv& env) = 0;
+  // After the optimizer step (e.g. ResCom fills its queue).
+  virtual void after_step() {}
+};
+
+struct MethodInfo {
+  std::string name;  // loss.method
+  std::string summary;  // one line, for listings
+  MethodTraits traits;
+  // Declares the loss.* keys the method uses (keys shared by methods are
+  // declared by each, bound to the same field).
+  std::function<void(ConfigSchema&)> keys;
+  // Defaults of this method, applied before any key of a file or --set.
+  std::function<void(Config&)> preset;
+  // Checks across keys, reported with the key to blame.
+  ConfigRule check;
+  std::function<std::unique_ptr<Method>(const Config&)> make;
+};
+
+// Every registered method, in a stable order (the built-in ones first).
+const std::vector<MethodInfo>& methods();
+std::vector<std::string> method_names();
+// The method called `name`; throws ltcl::Error listing the registered ones.
+const MethodInfo& method_info(const std::string& name);
+// The loss.* keys (full names) the method declares.
+std::vector<std::string> method_keys(const std::string& name);
+// make() of config.loss.method's info.
+std::unique_ptr<Method> make_method(const Config& config);
+
+// The network a config trains: the generic options (model.*, the class
+// count, the input channels unless model.in_channels is set, the projection
+// head when the method has traits.projection), then method.configure(), then
+// the network is built and method.attach() registers the method's modules.
+// Used by the trainer and by checkpoint loading alike, so a checkpoint loads
+// into the layout it was saved from. Consumes torch's global generator
+// (weight initialisation).
+std::shared_ptr<models::NetworkImpl> build_network(
+    const Config& config,
+    int64_t channels,
+    int64_t num_classes,
+    Method& method);
+
+// Adds a method from outside ltcl; call it before the first config is read
+// (the key schema is built once). Throws ltcl::Error on a duplicate name.
+void register_method(MethodInfo info);
+
+}  // namespace ltcl::train

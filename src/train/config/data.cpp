@@ -1,0 +1,111 @@
+// The `data:` section.
+#include "ltcl/data/kinds.h"
+#include "ltcl/train/config.h"
+#include "sections.h"
+
+namespace ltcl::train::config_sections {
+
+void add_data_keys(ConfigSchema& s) {
+  using Str = std::string;
+  using Strs = std::vector<std::string>;
+  std::string kinds;
+  for (const auto& k : data::dataset_kinds()) {
+    kinds += fmt::format("{}{}: {}", kinds.empty() ? "" : "; ", k.name, k.help);
+  }
+  s.add(make_key<Str>(
+      "data.dataset",
+      LTCL_CONFIG_FIELD(Str, data.dataset),
+      fmt::format("Dataset kind ({}).", kinds),
+      {},
+      data::dataset_kind_names()));
+  s.add(make_key<Str>(
+      "data.root",
+      LTCL_CONFIG_FIELD(Str, data.root),
+      "Data folder (empty: the kind's default, e.g. Debian's "
+      "/usr/share/datasets/fashion-mnist)."));
+  s.add(make_key<Str>(
+      "data.train_split",
+      LTCL_CONFIG_FIELD(Str, data.train_split),
+      "Split trained on (folder kinds: sub-folder)."));
+  s.add(make_key<Str>(
+      "data.test_split",
+      LTCL_CONFIG_FIELD(Str, data.test_split),
+      "Split evaluated on (test or val)."));
+  s.add(make_key<Str>(
+      "data.train_list",
+      LTCL_CONFIG_FIELD(Str, data.train_list),
+      "Training list file (list kinds), relative to root."));
+  s.add(make_key<Str>(
+      "data.test_list",
+      LTCL_CONFIG_FIELD(Str, data.test_list),
+      "Test list file (list kinds), relative to root."));
+  s.add(make_key<double>(
+      "data.imbalance_factor",
+      LTCL_CONFIG_FIELD(double, data.imbalance_factor),
+      "Imbalance factor n_max / n_min of the long-tailed training set (>= 1; "
+      "1 keeps the set balanced).",
+      at_least(1.0)));
+  s.add(make_key<Str>(
+      "data.profile",
+      LTCL_CONFIG_FIELD(Str, data.profile),
+      "Long-tail profile (none: use the training set as it is).",
+      {},
+      {"exp", "step", "none"}));
+  s.add(make_key<int64_t>(
+      "data.n_max",
+      LTCL_CONFIG_FIELD(int64_t, data.n_max),
+      "Head-class count n_max (0: the balanced set's per-class count).",
+      at_least<int64_t>(0)));
+  s.add(make_key<int64_t>(
+      "data.seed",
+      LTCL_CONFIG_FIELD(int64_t, data.seed),
+      "Seed of the long-tailed selection (0 reproduces the published "
+      "subsets).",
+      at_least<int64_t>(0)));
+  s.add(make_key<int64_t>(
+      "data.test_per_class",
+      LTCL_CONFIG_FIELD(int64_t, data.test_per_class),
+      "Evaluate on the first k test images of each class (0: all).",
+      at_least<int64_t>(0)));
+  s.add(make_key<Strs>(
+      "data.views",
+      LTCL_CONFIG_FIELD(Strs, data.views),
+      "Augmentation recipe of each training view (as many as the method "
+      "uses: CE family 1; BCL, RCL, SupCon+LA, Hybrid 3 = [classification, "
+      "contrastive, contrastive]; ResCom 2).",
+      Check<Strs>([](const Strs& v, const Config&) {
+        return v.empty() ? std::string("must name at least one recipe")
+                         : std::string();
+      })));
+  s.add(make_key<Str>(
+      "data.eval_recipe",
+      LTCL_CONFIG_FIELD(Str, data.eval_recipe),
+      "Recipe used at evaluation."));
+  s.add(make_key<Str>(
+      "data.sampler",
+      LTCL_CONFIG_FIELD(Str, data.sampler),
+      "Training sampler (Hybrid adds its class-balanced branch itself).",
+      {},
+      {"random", "class_balanced", "sqrt"}));
+  s.add(make_key<bool>(
+      "data.cache",
+      LTCL_CONFIG_FIELD(bool, data.cache),
+      "Keep decoded images in memory."));
+  s.add(make_key<int64_t>(
+      "data.workers",
+      LTCL_CONFIG_FIELD(int64_t, data.workers),
+      "Loader worker threads (0: load in the training thread).",
+      at_least<int64_t>(0)));
+  s.add_rule([](const Config& c, const ConfigReport& report) {
+    if (data::dataset_kind(c.data.dataset).format == "list" &&
+        (c.data.train_list.empty() || c.data.test_list.empty())) {
+      report(
+          "data.dataset",
+          fmt::format(
+              "data.dataset '{}' needs data.train_list and data.test_list",
+              c.data.dataset));
+    }
+  });
+}
+
+}  // namespace ltcl::train::config_sections

@@ -1,0 +1,52 @@
+// The `model:` section.
+#include "ltcl/train/config.h"
+#include "sections.h"
+
+namespace ltcl::train::config_sections {
+
+void add_model_keys(ConfigSchema& s) {
+  using Str = std::string;
+  s.add(make_key<Str>(
+      "model.arch",
+      LTCL_CONFIG_FIELD(Str, model.arch),
+      "Backbone.",
+      {},
+      {"resnet20",
+       "resnet32",
+       "resnet44",
+       "resnet56",
+       "resnet50",
+       "resnext50_32x4d"}));
+  s.add(make_key<int64_t>(
+      "model.in_channels",
+      LTCL_CONFIG_FIELD(int64_t, model.in_channels),
+      "Input channels (0: from the dataset; 1 or 3).",
+      Check<int64_t>([](const int64_t& v, const Config&) {
+        return (v == 0 || v == 1 || v == 3)
+            ? std::string()
+            : fmt::format("must be 0, 1 or 3, got {}", v);
+      })));
+  s.add(make_key<Str>(
+      "model.classifier",
+      LTCL_CONFIG_FIELD(Str, model.classifier),
+      "Classifier on the backbone feature (cosine = NormedLinear).",
+      {},
+      {"linear", "cosine"}));
+  s.add(make_key<double>(
+      "model.cosine_scale",
+      LTCL_CONFIG_FIELD(double, model.cosine_scale),
+      "Scale of the cosine classifier.",
+      positive()));
+  s.add(make_key<int64_t>(
+      "model.proj_hidden",
+      LTCL_CONFIG_FIELD(int64_t, model.proj_hidden),
+      "Hidden width of the projection head (and head_fc).",
+      at_least<int64_t>(1)));
+  s.add(make_key<int64_t>(
+      "model.proj_dim",
+      LTCL_CONFIG_FIELD(int64_t, model.proj_dim),
+      "Output width of the projection head (embedding size).",
+      at_least<int64_t>(1)));
+}
+
+}  // namespace ltcl::train::config_sections

@@ -1,0 +1,47 @@
+// The `optim:` section.
+#include "ltcl/train/config.h"
+#include "sections.h"
+
+namespace ltcl::train::config_sections {
+
+void add_optim_keys(ConfigSchema& s) {
+  s.add(make_key<double>(
+      "optim.lr",
+      LTCL_CONFIG_FIELD(double, optim.lr),
+      "Base learning rate.",
+      positive()));
+  s.add(make_key<double>(
+      "optim.momentum",
+      LTCL_CONFIG_FIELD(double, optim.momentum),
+      "SGD momentum, in [0, 1).",
+      in_range(0, 1, true)));
+  s.add(make_key<bool>(
+      "optim.nesterov",
+      LTCL_CONFIG_FIELD(bool, optim.nesterov),
+      "Nesterov momentum (needs momentum > 0)."));
+  s.add(make_key<double>(
+      "optim.weight_decay",
+      LTCL_CONFIG_FIELD(double, optim.weight_decay),
+      "L2 weight decay.",
+      at_least(0.0)));
+  s.add(make_key<bool>(
+      "optim.no_decay_bn_bias",
+      LTCL_CONFIG_FIELD(bool, optim.no_decay_bn_bias),
+      "No weight decay on 1-d parameters (BatchNorm weights, biases)."));
+  s.add(make_key<int64_t>(
+      "optim.batch_size",
+      LTCL_CONFIG_FIELD(int64_t, optim.batch_size),
+      "Images per step (global batch).",
+      at_least<int64_t>(1)));
+  s.add_rule([](const Config& c, const ConfigReport& report) {
+    if (c.optim.nesterov && c.optim.momentum <= 0) {
+      report(
+          "optim.nesterov",
+          fmt::format(
+              "optim.nesterov needs optim.momentum > 0, got {}",
+              c.optim.momentum));
+    }
+  });
+}
+
+}  // namespace ltcl::train::config_sections

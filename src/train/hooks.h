@@ -1,0 +1,80 @@
+#pragma once
+// What happens around the training steps, as hooks the trainer calls in a
+// fixed order (trainer.cpp builds the list):
+//
+//   after each step     DebugSignal (test hooks), Progress, Checkpoint
+//                       (mid-epoch last.pt every train.checkpoint_every)
+//   stop?               StopSignal (SIGINT / SIGTERM on any rank)
+//   end of an epoch     Progress (epoch line), Evaluation (every
+//                       train.eval_every epochs and the last: metrics.jsonl,
+//                       best top-1)
+//   ... the epoch goes into the history ...
+//   epoch recorded      Checkpoint (last.pt, best.pt when improved), Curves
+//   end of the run      Reports (metrics.json, per-class / confusion CSVs,
+//                       plots)
+//
+// Rank 0 alone evaluates and writes files; the other ranks run the same
+// hooks and wait for it on barriers.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ltcl/dist/context.h"
+#include "ltcl/eval/history.h"
+#include "ltcl/eval/report.h"
+#include "ltcl/train/checkpoint.h"
+#include "ltcl/train/config.h"
+
+namespace ltcl::train::hooks {
+
+// The state of one run that hooks read and update.
+struct Run {
+  const Config& config;
+  const dist::Context& ctx;
+  bool main = true;  // rank 0: evaluates, logs, writes files
+  std::filesystem::path out;
+  std::string last, best;  // checkpoint paths
+  Checkpoint state;  // position, best metric, RNG, history (when saved)
+  eval::History history;
+  eval::EvalReport report;  // the latest evaluation
+  bool have_report = false;
+  bool improved = false;  // this epoch's evaluation beat the best so far
+  // Saves last.pt at (epoch, step in epoch) on rank 0; all ranks wait.
+  std::function<void(int64_t epoch, int64_t step)> save_last;
+  // Writes the model and `state` to a path (rank 0).
+  std::function<void(const std::string& path)> save_as;
+  std::function<eval::EvalReport()> evaluate;
+};
+
+struct StepInfo {
+  int64_t epoch = 0;
+  int64_t step = 0;  // steps of the epoch done, this one included
+  int64_t steps = 0;  // steps of the epoch
+  double lr = 0;
+  const std::map<std::string, double>* losses = nullptr;  // rank means
+};
+
+class Hook {
+ public:
+  virtual ~Hook() = default;
+  virtual void epoch_begin(Run& run, int64_t epoch, int64_t steps) {}
+  virtual void step_end(Run& run, const StepInfo& step) {}
+  // True: the run stops after this step (checkpoint written by the trainer).
+  virtual bool stop_after(Run& run, const StepInfo& step) {
+    return false;
+  }
+  virtual void epoch_end(Run& run, eval::EpochRecord& record) {}
+  virtual void epoch_recorded(Run& run, const eval::EpochRecord& record) {}
+  virtual void run_end(Run& run) {}
+};
+
+using Hooks = std::vector<std::unique_ptr<Hook>>;
+
+// The hooks of `ltcl train`, in the order above.
+Hooks standard_hooks(const Config& config);
+
+}  // namespace ltcl::train::hooks

@@ -1,0 +1,18 @@
+#pragma once
+// The built-in methods' rooms (src/train/methods/*.cpp), each adding its
+// MethodInfo(s) to the registry (registry.cpp calls them in this order).
+#include <vector>
+
+#include "ltcl/train/method.h"
+
+namespace ltcl::train::rooms {
+
+void add_ce_family(std::vector<MethodInfo>& out);  // ce, la, bs, focal
+// loss.la_tau, declared by the CE family and the contrastive core.
+void add_la_tau_key(ConfigSchema& schema);
+void add_ldam_drw(std::vector<MethodInfo>& out);
+void add_contrastive_core(std::vector<MethodInfo>& out);  // SupCon+LA .. BCL+RCL
+void add_rescom(std::vector<MethodInfo>& out);
+void add_hybrid(std::vector<MethodInfo>& out);  // Hybrid-SC, Hybrid-PSC
+
+}  // namespace ltcl::train::rooms
