@@ -23,6 +23,7 @@
 
 #include "ltcl/models/network.h"
 #include "ltcl/train/checkpoint.h"
+#include "ltcl/train/saved_model.h"
 #include "ltcl/train/trainer.h"
 #include "support.h"
 #include "train/runs.h"
@@ -83,15 +84,17 @@ fs::path tiny_config(
   return p;
 }
 
-// Every parameter and buffer (but `skip_buffer`) of two checkpoints agree
-// within tol (absolute, relative to the tensor's scale).
+// Every parameter (within tol) and buffer (but `skip_buffer`, within
+// buffer_tol) of two checkpoints agree (absolute, relative to the tensor's
+// scale).
 void expect_same_weights(
     const fs::path& a,
     const fs::path& b,
     double tol,
+    double buffer_tol,
     const std::string& skip_buffer = "") {
-  auto ma = ltcl::train::load_saved_model(a.string(), "", "cpu").model;
-  auto mb = ltcl::train::load_saved_model(b.string(), "", "cpu").model;
+  auto ma = ltcl::train::load_saved_model(a.string(), "cpu").model;
+  auto mb = ltcl::train::load_saved_model(b.string(), "cpu").model;
   auto pa = ma->named_parameters();
   auto pb = mb->named_parameters();
   ASSERT_EQ(pa.size(), pb.size());
@@ -111,7 +114,7 @@ void expect_same_weights(
     auto x = kv.value().to(torch::kDouble);
     auto y = bb[kv.key()].to(torch::kDouble);
     double scale = std::max(1.0, x.abs().max().item<double>());
-    EXPECT_LT((x - y).abs().max().item<double>(), tol * scale)
+    EXPECT_LT((x - y).abs().max().item<double>(), buffer_tol * scale)
         << "buffer " << kv.key();
   }
 }
@@ -152,17 +155,23 @@ TEST(DistributedTrainer, TwoProcessesMatchOneProcessWithTheWholeBatch) {
       ASSERT_TRUE(l1[e].count(k) && l2[e].count(k)) << k;
       // Epoch 1 (steps 1-2, one update in) agrees to 1e-4; float rounding
       // (SyncBN reduces in float64, BatchNorm in float32; other summation
-      // orders) then grows through the updates (RCL's feature scale is
-      // large): 4e-4 relative seen in epoch 2. A missing gather, SyncBN or
-      // a wrong gradient scale changes the losses at 1e-2 or more.
-      const double tol = e == 0 ? 1e-4 : 2e-3;
+      // orders, other kernels for the half batch) then grows through the
+      // updates (RCL's feature scale is large): 4e-4 relative seen in
+      // epoch 2 on the first dev box, 2.8e-3 on the 2026-12-01 one (the
+      // same numbers before and after the method-room refactor). Without
+      // SyncBN the epoch-2 losses differ by 6e-2 (contrastive) and 2e-1
+      // (LA-CE); a missing gather or a wrong gradient scale by 1e-2 or more.
+      const double tol = e == 0 ? 1e-4 : 1e-2;
       EXPECT_NEAR(l1[e][k], l2[e][k], tol * std::max(1.0, l1[e][k]))
           << "epoch " << e << " " << k;
     }
   }
   // After 4 SGD steps at lr 0.05 the largest difference seen was 1.3e-3 of
-  // a tensor's scale (float rounding, see above).
-  expect_same_weights(dir / "one" / "last.pt", dir / "two" / "last.pt", 5e-3);
+  // a tensor's scale on the first dev box; on the 2026-12-01 box 5.3e-3
+  // (parameters) and 3.2e-2 (BN running variances), float rounding grown
+  // through the updates as above. Without SyncBN: 0.28 and 2.5.
+  expect_same_weights(
+      dir / "one" / "last.pt", dir / "two" / "last.pt", 2e-2, 1e-1);
   // Only rank 0 wrote the reports.
   EXPECT_TRUE(fs::exists(dir / "two" / "metrics.json"));
 }
@@ -187,7 +196,7 @@ TEST(DistributedTrainer, ResComTwoProcessesMatchOneProcessQueueIncluded) {
   for (size_t e = 0; e < l1.size(); ++e) {
     for (const char* k : {"bs_ce", "contrastive", "total"}) {
       ASSERT_TRUE(l1[e].count(k) && l2[e].count(k)) << k;
-      const double tol = e == 0 ? 1e-4 : 2e-3;
+      const double tol = e == 0 ? 1e-4 : 1e-2;  // as in the bcl_rcl test
       EXPECT_NEAR(l1[e][k], l2[e][k], tol * std::max(1.0, l1[e][k]))
           << "epoch " << e << " " << k;
     }
@@ -202,10 +211,10 @@ TEST(DistributedTrainer, ResComTwoProcessesMatchOneProcessQueueIncluded) {
       dir / "one" / "last.pt",
       dir / "two" / "last.pt",
       5e-3,
+      5e-3,
       "rescom_queue.keys");
   auto queue = [&](const char* run) {
-    return ltcl::train::load_saved_model(
-               (dir / run / "last.pt").string(), "", "cpu")
+    return ltcl::train::load_saved_model((dir / run / "last.pt").string(), "cpu")
         .model->named_buffers();
   };
   auto q1 = queue("one");
@@ -276,7 +285,8 @@ TEST(DistributedTrainer, StopOnOneRankThenResumeWithOneProcess) {
   ASSERT_EQ(
       run_command(train_cmd(cfg, dir / "cut", "--nproc 1 --resume"), &out), 0)
       << out;
-  expect_same_weights(dir / "ref" / "last.pt", dir / "cut" / "last.pt", 5e-3);
+  expect_same_weights(
+      dir / "ref" / "last.pt", dir / "cut" / "last.pt", 2e-2, 1e-1);
 }
 
 TEST(DistributedTrainer, KilledRankEndsTheJobWithAnError) {
