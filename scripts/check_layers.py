@@ -117,6 +117,26 @@ def find_cycles(edges):
     return cycles
 
 
+def shortest_cycle(edges, component):
+    """A shortest cycle [a, ..., a] through the first area of `component`."""
+    start, members = component[0], set(component)
+    parent, queue = {}, [start]
+    while queue:
+        v = queue.pop(0)
+        for w in sorted(edges.get(v, ())):
+            if w not in members:
+                continue
+            if w == start:
+                path = [v]
+                while path[-1] != start:
+                    path.append(parent[path[-1]])
+                return path[::-1] + [start]
+            if w not in parent:
+                parent[w] = v
+                queue.append(w)
+    return [start]  # not reached for a strongly connected component
+
+
 def check(root):
     """All problems of the tree at `root`, as printable lines."""
     levels = levels_of_areas()
@@ -150,14 +170,11 @@ def check(root):
                     f"{where}: '{area}' includes '{target}' of '{to}' on its "
                     f"own level; allow it in SAME_LEVEL with a reason, or "
                     f"move the code")
-    for cycle in find_cycles(edges):
-        members = set(cycle)
-        links = [
-            f"{a} -> {b} ({edges[a][b]})" for a in cycle
-            for b in sorted(edges.get(a, {})) if b in members
-        ]
+    for component in find_cycles(edges):
+        path = shortest_cycle(edges, component)
+        links = [f"{a} -> {b} ({edges[a][b]})" for a, b in zip(path, path[1:])]
         problems.append(
-            f"include cycle between areas {', '.join(cycle)}: "
+            f"include cycle between areas {', '.join(component)}: "
             + "; ".join(links))
     return problems
 
