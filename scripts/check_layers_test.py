@@ -46,53 +46,49 @@ CLEAN = {
 
 class CheckLayersTest(unittest.TestCase):
 
+    def assert_fails(self, changes, *needles):
+        """CLEAN with `changes` must fail with every needle in stderr."""
+        files = dict(CLEAN)
+        files.update(changes)
+        code, err = run_on(files)
+        self.assertEqual(code, 1, err)
+        for needle in needles:
+            self.assertIn(needle, err)
+        return err
+
     def test_clean_tree_passes(self):
         code, err = run_on(CLEAN)
         self.assertEqual(code, 0, err)
 
     def test_cycle_between_areas_fails(self):
-        files = dict(CLEAN)
-        files["include/ltcl/util/error.h"] = (
-            '#pragma once\n\n#include "ltcl/data/dataset.h"\n')
-        code, err = run_on(files)
-        self.assertEqual(code, 1, err)
-        self.assertIn("include cycle between areas data, util", err)
-        self.assertIn("include/ltcl/util/error.h:3", err)
-        self.assertIn("include/ltcl/data/dataset.h:2", err)
+        self.assert_fails(
+            {"include/ltcl/util/error.h":
+                '#pragma once\n\n#include "ltcl/data/dataset.h"\n'},
+            "include cycle between areas data, util",
+            "include/ltcl/util/error.h:3", "include/ltcl/data/dataset.h:2")
 
     def test_upward_include_fails(self):
-        files = dict(CLEAN)
-        files["src/data/loader.cpp"] = (
-            '#include "ltcl/data/dataset.h"\n#include "ltcl/eval/meters.h"\n')
-        code, err = run_on(files)
-        self.assertEqual(code, 1, err)
-        self.assertIn("src/data/loader.cpp:2", err)
-        self.assertIn("higher area 'eval'", err)
+        err = self.assert_fails(
+            {"src/data/loader.cpp": '#include "ltcl/data/dataset.h"\n'
+                                    '#include "ltcl/eval/meters.h"\n'},
+            "src/data/loader.cpp:2", "higher area 'eval'")
         self.assertNotIn("cycle", err)
 
     def test_same_level_needs_the_table(self):
-        files = dict(CLEAN)
-        files["src/losses/supcon.cpp"] = '#include "ltcl/models/net.h"\n'
-        code, err = run_on(files)
-        self.assertEqual(code, 1, err)
-        self.assertIn("src/losses/supcon.cpp:1", err)
-        self.assertIn("own level", err)
+        self.assert_fails(
+            {"src/losses/supcon.cpp": '#include "ltcl/models/net.h"\n'},
+            "src/losses/supcon.cpp:1", "own level")
 
     def test_torch_umbrella_in_public_header_fails(self):
-        files = dict(CLEAN)
-        files["include/ltcl/data/tensor.h"] = (
-            "#pragma once\n  #  include <torch/torch.h>\n")
-        code, err = run_on(files)
-        self.assertEqual(code, 1, err)
-        self.assertIn("include/ltcl/data/tensor.h:2", err)
-        self.assertIn("torch/torch.h", err)
+        self.assert_fails(
+            {"include/ltcl/data/tensor.h":
+                "#pragma once\n  #  include <torch/torch.h>\n"},
+            "include/ltcl/data/tensor.h:2", "torch/torch.h")
 
     def test_unknown_area_fails(self):
-        files = dict(CLEAN)
-        files["src/extra/x.cpp"] = '#include "ltcl/util/error.h"\n'
-        code, err = run_on(files)
-        self.assertEqual(code, 1, err)
-        self.assertIn("area 'extra' is not in the layer table", err)
+        self.assert_fails(
+            {"src/extra/x.cpp": '#include "ltcl/util/error.h"\n'},
+            "area 'extra' is not in the layer table")
 
 
 if __name__ == "__main__":
