@@ -1,12 +1,15 @@
 #pragma once
-// Shared test helpers: a seeding fixture, temporary folders, ../shared lookup.
+// Shared test helpers: a seeding fixture, temporary folders, ../shared lookup,
+// expected errors.
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <filesystem>
+#include <initializer_list>
 #include <random>
 #include <string>
 
-#include <gtest/gtest.h>
-
+#include "ltcl/util/error.h"
 #include "test_paths.h"
 
 namespace ltcl::test {
@@ -55,6 +58,28 @@ inline std::string cli_path() {
 // Runs a shell command; returns its exit status and fills `output` with
 // stdout + stderr.
 int run_command(const std::string& command, std::string* output);
+
+// EXPECTs that `fn()` throws an ltcl::Error whose what() contains every one
+// of `needles`; prints the message when a needle is missing. Any other
+// exception escapes to GoogleTest, which fails the test.
+template <typename Fn>
+void expect_error(Fn&& fn, std::initializer_list<std::string> needles) {
+  try {
+    fn();
+  } catch (const ltcl::Error& e) {
+    const std::string what = e.what();
+    for (const auto& needle : needles) {
+      EXPECT_NE(what.find(needle), std::string::npos)
+          << "'" << needle << "' not in: " << what;
+    }
+    return;
+  }
+  std::string wanted;
+  for (const auto& needle : needles) {
+    wanted += (wanted.empty() ? "'" : ", '") + needle + "'";
+  }
+  ADD_FAILURE() << "expected ltcl::Error containing " << wanted;
+}
 
 // Seeds every random source tests use (torch and std) per test.
 class SeededTest : public ::testing::Test {

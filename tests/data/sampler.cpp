@@ -59,16 +59,7 @@ SamplerOptions so(
   return o;
 }
 
-template <typename Fn>
-void expect_error(Fn&& fn, const std::string& needle) {
-  try {
-    fn();
-    FAIL() << "expected ltcl::Error containing '" << needle << "'";
-  } catch (const ltcl::Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-        << e.what();
-  }
-}
+using ltcl::test::expect_error;
 
 TEST(DataSampler, RandomIsAPermutationPerEpoch) {
   RandomSampler s(100, so(3));
@@ -215,22 +206,22 @@ TEST(DataSampler, PairedStreamsHaveEqualLengthAndDiffer) {
 TEST(DataSampler, BadOptionsRejected) {
   expect_error(
       [] { RandomSampler(10, so(0, 2, 2)); },
-      "rank must be in [0, 2): {got 2}");
+      {"rank must be in [0, 2): {got 2}"});
   expect_error(
-      [] { RandomSampler(10, so(0, 0, 0)); }, "world_size must be >= 1");
-  expect_error([] { RandomSampler(0, {}); }, "empty");
+      [] { RandomSampler(10, so(0, 0, 0)); }, {"world_size must be >= 1"});
+  expect_error([] { RandomSampler(0, {}); }, {"empty"});
   expect_error(
       [] {
         RandomSampler s(10, {});
         s.load_state({0, 11});
       },
-      "position out of range");
-  expect_error([] { SamplerState::from_vector({1}); }, "got 1 values");
+      {"position out of range"});
+  expect_error([] { SamplerState::from_vector({1}); }, {"got 1 values"});
   expect_error(
       [] {
         ClassWeightedSampler({0, -1}, 0.0, {});
       },
-      "negative label");
+      {"negative label"});
   expect_error(
       [] {
         struct Tiny : Dataset {
@@ -253,7 +244,7 @@ TEST(DataSampler, BadOptionsRejected) {
         } tiny;
         make_sampler("balanced-ish", tiny);
       },
-      "valid: random, class_balanced, sqrt");
+      {"valid: random, class_balanced, sqrt"});
 }
 
 }  // namespace

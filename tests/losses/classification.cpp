@@ -188,18 +188,7 @@ TEST_F(ClassificationTest, GradientsMatchFiniteDifferences) {
   }
 }
 
-template <typename Fn>
-void expect_error(Fn&& f, std::vector<std::string> needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception";
-  } catch (const ltcl::Error& e) {
-    for (const auto& n : needles) {
-      EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
-          << "'" << n << "' not in: " << e.what();
-    }
-  }
-}
+using ltcl::test::expect_error;
 
 TEST_F(ClassificationTest, BadArgumentsThrowWithShapes) {
   auto x = torch::randn({4, 3});

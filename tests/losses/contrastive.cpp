@@ -247,18 +247,7 @@ TEST_F(ContrastiveTest, ModuleMatchesFunctional) {
 }
 
 // Throws ltcl::Error whose message contains every needle.
-template <typename F>
-void expect_error(F&& f, std::vector<std::string> needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception";
-  } catch (const ltcl::Error& e) {
-    for (const auto& n : needles) {
-      EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
-          << "'" << n << "' not in: " << e.what();
-    }
-  }
-}
+using ltcl::test::expect_error;
 
 TEST_F(ContrastiveTest, BadArgumentsThrowWithShapes) {
   auto f = unit_features(4, 2, 6);

@@ -290,13 +290,9 @@ TEST(DataLoader, BadOptionsRejected) {
   auto mv = views_of(data, {"eval"});
   auto s = std::make_shared<RandomSampler>(4, SamplerOptions{});
   EXPECT_THROW(Loader(mv, s, LoaderOptions().batch_size(0)), ltcl::Error);
-  try {
-    Loader(mv, s, LoaderOptions().workers(-1));
-    FAIL();
-  } catch (const ltcl::Error& e) {
-    EXPECT_NE(
-        std::string(e.what()).find("workers must be >= 0"), std::string::npos);
-  }
+  ltcl::test::expect_error(
+      [&] { Loader(mv, s, LoaderOptions().workers(-1)); },
+      {"workers must be >= 0"});
 }
 
 TEST(DataLoader, WithTheDecodeCacheDecodesEachSampleOnce) {
