@@ -33,6 +33,8 @@ namespace ltcl::train::hooks {
 
 // The state of one run that hooks read and update.
 struct Run {
+  Run(const Config& c, const dist::Context& x) : config(c), ctx(x) {}
+
   const Config& config;
   const dist::Context& ctx;
   bool main = true;  // rank 0: evaluates, logs, writes files

@@ -80,6 +80,12 @@ struct Trainer::State {
   std::unique_ptr<pipeline::BatchStream> stream;
 
   void build(Config c, dist::Context context, DataSplits splits);
+  void begin(hooks::Run& run, bool resume);
+  bool train_epoch(
+      hooks::Run& run,
+      hooks::Hooks& hooks,
+      int64_t epoch,
+      int64_t first_step);
   std::map<std::string, double> train_step(
       const pipeline::StepBatch& batch,
       int64_t epoch,
@@ -293,16 +299,11 @@ eval::EvalReport Trainer::evaluate() {
   return s_->evaluate();
 }
 
-TrainResult Trainer::run(bool resume) {
-  State& s = *s_;
-  const Config& c = s.config;
-  const dist::Context& ctx = s.ctx;
+// Writes config.yaml, logs the run, and (resume) restores last.pt: weights,
+// optimizer, RNG, loss scaler, history and the position in the run.
+void Trainer::State::begin(hooks::Run& run, bool resume) {
+  const Config& c = config;
   const int world = ctx.world_size();
-  hooks::Run run{c, ctx};
-  run.main = ctx.is_main();
-  run.out = c.output.dir;
-  run.last = (run.out / kLastCheckpoint).string();
-  run.best = (run.out / kBestCheckpoint).string();
   const std::string config_text = to_yaml(c);
   if (run.main) {
     fs::create_directories(run.out);
@@ -321,12 +322,11 @@ TrainResult Trainer::run(bool resume) {
   }
   spdlog::info(
       "data: {} training images ({} classes, counts {} .. {}), {} test",
-      s.data.train->size(),
-      s.counts.size(),
-      *std::max_element(s.counts.begin(), s.counts.end()),
-      *std::min_element(s.counts.begin(), s.counts.end()),
-      s.data.test->size());
-
+      data.train->size(),
+      counts.size(),
+      *std::max_element(counts.begin(), counts.end()),
+      *std::min_element(counts.begin(), counts.end()),
+      data.test->size());
   Checkpoint& state = run.state;
   if (resume) {
     // Every rank reads last.pt (a shared folder across machines).
@@ -335,8 +335,7 @@ TrainResult Trainer::run(bool resume) {
           "Trainer::run - --resume: no checkpoint '{}' to resume from",
           run.last);
     }
-    state = load_checkpoint(
-        run.last, s.model.get(), s.optimizer.get(), s.device);
+    state = load_checkpoint(run.last, model.get(), optimizer.get(), device);
     if (run.main && state.config_yaml != config_text) {
       spdlog::warn(
           "the config differs from the one saved in {}; continuing with the "
@@ -344,10 +343,10 @@ TrainResult Trainer::run(bool resume) {
           run.last);
     }
     restore_rng(state);
-    if (s.scaler) {
+    if (scaler) {
       auto it = state.tensors.find("loss_scaler");
       if (it != state.tensors.end()) {
-        s.scaler->load_state(it->second);
+        scaler->load_state(it->second);
       }
     }
     run.history = eval::history_from_json(state.history_json);
@@ -360,119 +359,147 @@ TrainResult Trainer::run(bool resume) {
     fs::remove(run.out / "metrics.jsonl", ec);
   }
   state.config_yaml = config_text;
-  state.model_info = s.info.to_json();
+  state.model_info = info.to_json();
 
   // Rank 0 writes (atomically); the others wait for it on a barrier, so no
   // rank runs ahead of a checkpoint that may fail.
-  run.save_last = [&](int64_t epoch, int64_t step_in_epoch) {
-    state.epoch = epoch;
-    state.step_in_epoch = step_in_epoch;
+  run.save_last = [this, &run](int64_t epoch, int64_t step_in_epoch) {
+    Checkpoint& st = run.state;
+    st.epoch = epoch;
+    st.step_in_epoch = step_in_epoch;
     for (const auto& [name, v] :
-         to_global_state(s.stream->state(), world)) {
-      state.samplers[name] = v;
+         to_global_state(stream->state(), ctx.world_size())) {
+      st.samplers[name] = v;
     }
-    state.history_json = eval::history_to_json(run.history);
-    capture_rng(state);
-    if (s.scaler) {
-      state.tensors["loss_scaler"] = s.scaler->state();
+    st.history_json = eval::history_to_json(run.history);
+    capture_rng(st);
+    if (scaler) {
+      st.tensors["loss_scaler"] = scaler->state();
     }
     if (run.main) {
-      save_checkpoint(run.last, *s.model, s.optimizer.get(), state);
+      save_checkpoint(run.last, *model, optimizer.get(), st);
     }
     ctx.barrier();
   };
-  run.save_as = [&](const std::string& path) {
-    save_checkpoint(path, *s.model, s.optimizer.get(), state);
+  run.save_as = [this, &run](const std::string& path) {
+    save_checkpoint(path, *model, optimizer.get(), run.state);
   };
-  run.evaluate = [&] { return s.evaluate(); };
-  hooks::Hooks hooks = hooks::standard_hooks(c);
+  run.evaluate = [this] { return evaluate(); };
+}
 
-  util::install_stop_handlers();
+// One epoch from `first_step`; false when a stop signal ended it (last.pt
+// written at the step reached).
+bool Trainer::State::train_epoch(
+    hooks::Run& run,
+    hooks::Hooks& hooks,
+    int64_t epoch,
+    int64_t first_step) {
+  const Config& c = config;
+  const int world = ctx.world_size();
+  Checkpoint& state = run.state;
+  int64_t spe = stream->batches_per_epoch();
+  if (c.train.max_steps_per_epoch > 0) {
+    spe = std::min(spe, c.train.max_steps_per_epoch);
+  }
+  if (spe < 1) {
+    fail(
+        "Trainer::run - no full batch in an epoch ({} images, batch {})",
+        data.train->size(),
+        c.optim.batch_size);
+  }
+  for (auto& h : hooks) {
+    h->epoch_begin(run, epoch, spe);
+  }
+  std::map<std::string, eval::AverageMeter> meters;
+  auto t0 = std::chrono::steady_clock::now();
+  int64_t images = 0;
+  double lr = 0;
+  for (int64_t step = first_step; step < spe;) {
+    auto batch = stream->next();
+    if (!batch) {
+      break;
+    }
+    lr = learning_rate(c.schedule, c.optim.lr, epoch, step, spe);
+    set_learning_rate(*optimizer, lr);
+    const auto values = train_step(*batch, epoch, state.global_step);
+    const int64_t b = batch->main.labels.size(0) * world;
+    for (const auto& [k, v] : values) {
+      meters[k].add(v, b);
+    }
+    images += stream->images(*batch) * world;
+    ++step;
+    ++state.global_step;
+    hooks::StepInfo info{epoch, step, spe, lr, &values};
+    for (auto& h : hooks) {
+      h->step_end(run, info);
+    }
+    bool stop = false;
+    for (auto& h : hooks) {
+      stop = h->stop_after(run, info) || stop;
+    }
+    if (stop) {
+      run.save_last(epoch, step);
+      spdlog::warn(
+          "stopped by signal {} at epoch {} step {}; checkpoint {} written. "
+          "Resume with: ltcl train --config <same config> --out {} --resume",
+          util::stop_signal(),
+          epoch,
+          step,
+          run.last,
+          run.out.string());
+      return false;
+    }
+  }
+  const double secs = std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - t0)
+                          .count();
+  eval::EpochRecord rec;
+  rec.epoch = epoch;
+  rec.lr = lr;
+  rec.images_per_s = secs > 0 ? images / secs : 0;
+  for (const auto& [k, m] : meters) {
+    rec.losses[k] = m.value();
+  }
+  for (auto& h : hooks) {
+    h->epoch_end(run, rec);
+  }
+  run.history.push_back(rec);
+  stream->set_epoch(epoch + 1);
+  for (auto& h : hooks) {
+    h->epoch_recorded(run, rec);
+  }
+  return true;
+}
+
+TrainResult Trainer::run(bool resume) {
+  State& s = *s_;
+  const Config& c = s.config;
+  hooks::Run run{c, s.ctx};
+  run.main = s.ctx.is_main();
+  run.out = c.output.dir;
+  run.last = (run.out / kLastCheckpoint).string();
+  run.best = (run.out / kBestCheckpoint).string();
+  s.begin(run, resume);
+  hooks::Hooks hooks = hooks::standard_hooks(c);
   TrainResult result;
   result.out_dir = run.out.string();
+  util::install_stop_handlers();
   s.model->train();
-
-  for (int64_t epoch = state.epoch; epoch < c.schedule.epochs; ++epoch) {
+  const int64_t first_epoch = run.state.epoch;
+  for (int64_t epoch = first_epoch; epoch < c.schedule.epochs; ++epoch) {
     s.stream->set_epoch(epoch);
-    int64_t step = 0;
-    if (resume && epoch == state.epoch && state.step_in_epoch > 0) {
-      s.stream->load_state(to_local_state(state.samplers, world));
-      step = state.step_in_epoch;
+    int64_t first_step = 0;
+    if (resume && epoch == first_epoch && run.state.step_in_epoch > 0) {
+      s.stream->load_state(
+          to_local_state(run.state.samplers, s.ctx.world_size()));
+      first_step = run.state.step_in_epoch;
     }
-    int64_t spe = s.stream->batches_per_epoch();
-    if (c.train.max_steps_per_epoch > 0) {
-      spe = std::min(spe, c.train.max_steps_per_epoch);
-    }
-    if (spe < 1) {
-      fail(
-          "Trainer::run - no full batch in an epoch ({} images, batch {})",
-          s.data.train->size(),
-          c.optim.batch_size);
-    }
-    for (auto& h : hooks) {
-      h->epoch_begin(run, epoch, spe);
-    }
-    std::map<std::string, eval::AverageMeter> meters;
-    auto t0 = std::chrono::steady_clock::now();
-    int64_t images = 0;
-    double lr = 0;
-    while (step < spe) {
-      auto batch = s.stream->next();
-      if (!batch) {
-        break;
-      }
-      lr = learning_rate(c.schedule, c.optim.lr, epoch, step, spe);
-      set_learning_rate(*s.optimizer, lr);
-      const auto values = s.train_step(*batch, epoch, state.global_step);
-      const int64_t b = batch->main.labels.size(0) * world;
-      for (const auto& [k, v] : values) {
-        meters[k].add(v, b);
-      }
-      images += s.stream->images(*batch) * world;
-      ++step;
-      ++state.global_step;
-      hooks::StepInfo info{epoch, step, spe, lr, &values};
-      for (auto& h : hooks) {
-        h->step_end(run, info);
-      }
-      bool stop = false;
-      for (auto& h : hooks) {
-        stop = h->stop_after(run, info) || stop;
-      }
-      if (stop) {
-        run.save_last(epoch, step);
-        spdlog::warn(
-            "stopped by signal {} at epoch {} step {}; checkpoint {} written. "
-            "Resume with: ltcl train --config <same config> --out {} --resume",
-            util::stop_signal(),
-            epoch,
-            step,
-            run.last,
-            run.out.string());
-        util::remove_stop_handlers();
-        result.stopped = true;
-        result.epochs_done = epoch;
-        result.global_step = state.global_step;
-        return result;
-      }
-    }
-    const double secs = std::chrono::duration<double>(
-                            std::chrono::steady_clock::now() - t0)
-                            .count();
-    eval::EpochRecord rec;
-    rec.epoch = epoch;
-    rec.lr = lr;
-    rec.images_per_s = secs > 0 ? images / secs : 0;
-    for (const auto& [k, m] : meters) {
-      rec.losses[k] = m.value();
-    }
-    for (auto& h : hooks) {
-      h->epoch_end(run, rec);
-    }
-    run.history.push_back(rec);
-    s.stream->set_epoch(epoch + 1);
-    for (auto& h : hooks) {
-      h->epoch_recorded(run, rec);
+    if (!s.train_epoch(run, hooks, epoch, first_step)) {
+      util::remove_stop_handlers();
+      result.stopped = true;
+      result.epochs_done = epoch;
+      result.global_step = run.state.global_step;
+      return result;
     }
     result.epochs_done = epoch + 1;
   }
@@ -483,11 +510,11 @@ TrainResult Trainer::run(bool resume) {
     }
     result.report = run.report;
   }
-  result.global_step = state.global_step;
   result.epochs_done = c.schedule.epochs;
+  result.global_step = run.state.global_step;
   // Rank 0's final evaluation and reports done (a failure there shows up on
   // the other ranks as a barrier error rather than a silent exit).
-  ctx.barrier();
+  s.ctx.barrier();
   return result;
 }
 

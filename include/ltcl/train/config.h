@@ -58,13 +58,13 @@ struct ModelConfig {
   int64_t proj_dim = 128;
 };
 
-// The method and its loss parameters. The loss parameters are the losses'
-// own options structs (their defaults are the keys' defaults); which keys a
-// method uses, and its presets, are declared by the method (train/method.h).
 // The default loss.method: the registry's first method (plain cross
 // entropy; train/method.h).
 std::string default_method();
 
+// The method and its loss parameters. The loss parameters are the losses'
+// own options structs (their defaults are the keys' defaults); which keys a
+// method uses, and its presets, are declared by the method (train/method.h).
 struct LossConfig {
   std::string method = default_method();  // a registered method
   // Weights of the contrastive-core methods: alpha * LA-CE(view 0) + beta *
