@@ -1,6 +1,6 @@
 #pragma once
 // What happens around the training steps, as hooks the trainer calls in a
-// fixed order (trainer.cpp builds the list):
+// fixed order (standard_hooks() builds the list):
 //
 //   after each step     DebugSignal (test hooks), Progress, Checkpoint
 //                       (mid-epoch last.pt every train.checkpoint_every)
