@@ -507,21 +507,13 @@ TEST(Config, BaseListsAndDefaultRunFolder) {
   EXPECT_EQ(parse_config("", "x").output.dir, "runs/default");
   // A base that is a folder, or an empty list entry, is named.
   std::ofstream(dir / "bad.yaml") << "base: [_data.yaml, '']\n";
-  std::string msg;
-  try {
-    load_config((dir / "bad.yaml").string());
-  } catch (const ltcl::Error& e) {
-    msg = e.what();
-  }
-  EXPECT_NE(msg.find("bad.yaml line 1"), std::string::npos) << msg;
+  ltcl::test::expect_error(
+      [&] { load_config((dir / "bad.yaml").string()); },
+      {"bad.yaml line 1", "base: expected a file name"});
   std::ofstream(dir / "folder.yaml") << "base: .\n";
-  msg.clear();
-  try {
-    load_config((dir / "folder.yaml").string());
-  } catch (const ltcl::Error& e) {
-    msg = e.what();
-  }
-  EXPECT_NE(msg.find("not a regular file"), std::string::npos) << msg;
+  ltcl::test::expect_error(
+      [&] { load_config((dir / "folder.yaml").string()); },
+      {"folder.yaml", "not a regular file"});
 }
 
 // A config built in code from default_config() equals the YAML that sets
