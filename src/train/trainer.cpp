@@ -97,8 +97,8 @@ struct Trainer::State {
   }
 };
 
+// `c` is validated by the constructors, before any data is opened.
 void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
-  validate(c);
   const int world = context.world_size();
   if (c.optim.batch_size % world != 0) {
     fail(
@@ -282,6 +282,7 @@ Trainer::Trainer(Config config, DataSplits data, dist::Context ctx)
   if (!data.train || !data.test) {
     fail("Trainer - the training and the test set must both be given");
   }
+  validate(config);
   s_->build(std::move(config), ctx, std::move(data));
 }
 
