@@ -5,6 +5,27 @@ Written from docs/METHODS.md (sections 1-4) only, without looking at ltcl's C++
 sources, so that its accuracies and losses can be compared with ltcl's.
 
 Run with Debian's torch (CPU):  /usr/bin/python3 bench/pt_trainer.py --method bcl --out run.json
+Needs Debian's python3-pil (JPEG decoding, once; then a .npy cache under /tmp). No torchvision:
+the augmentations are written here with torch ops.
+
+Choices where METHODS.md (or the brief) leaves room:
+- LR schedule: S = full steps per epoch (floor(n/B), drop_last) even with --limit-steps, so a
+  smoke run's step k has the LR a full run's step k has.
+- BCL: projection head on all 3B features (one pass; its BN sees all views), only views 1-2 used
+  as anchors; head_fc's BN normalises over the C weight rows (batch statistics in train mode).
+- --init ldam: kaiming_normal_ on every conv and linear weight of the whole model, heads included.
+- Weight decay on every parameter (BN, biases, heads).
+- Contrastive: D_i sums over all keys but i (positives included); the class count in w_ik counts
+  K itself (anchor i and the prototype included); the mean runs over all anchors, anchors with no
+  positive adding 0 (with prototypes every anchor has a positive).
+- RandomCrop pads with 0 in [0,1] pixel space (black, before normalisation). RandomResizedCrop
+  uses torchvision's box sampling (10 tries, then the whole image) and bilinear resampling of the
+  whole image (grid_sample, border clamp; boxes are <= 32 so it only upsamples): the outermost
+  samples can blend half a pixel across the box edge, where PIL crops first.
+- ColorJitter: torchvision's tensor semantics (float contrast mean, float HSV hue), factors
+  uniform, op order a random permutation per image. Grayscale: 0.299 R + 0.587 G + 0.114 B.
+- Shot groups: mean of per-class accuracies (equal to pooled accuracy on a balanced test set).
+- img/s: training images (not views) per second of training time, augmentation included.
 """
 import argparse
 import hashlib
@@ -48,7 +69,10 @@ def load_split(root, split):
         images = np.load(cache)
         if images.shape[0] == len(paths):
             return images, labels, classes
-    from PIL import Image
+    try:
+        from PIL import Image
+    except ImportError:
+        sys.exit("pt_trainer: PIL is needed to decode the JPEGs once: apt-get install python3-pil")
     images = np.empty((len(paths), 32, 32, 3), dtype=np.uint8)
     for i, p in enumerate(paths):
         with Image.open(p) as im:
@@ -445,10 +469,12 @@ def main(argv=None):
     proto_labels = torch.arange(num_classes)
 
     n = len(tr_lab)
-    steps = n // args.batch
-    if args.limit_steps is not None:
-        steps = min(steps, args.limit_steps)
+    steps_full = n // args.batch                  # S of the LR schedule (drop_last)
+    steps = steps_full                            # steps actually run per epoch
+    if args.limit_steps is not None:              # smoke tests stop early; the schedule is not
+        steps = min(steps, args.limit_steps)      # compressed, so step k has a full run's LR
     history = []
+    step_log = []          # [epoch, step, lr, la_ce, con] per step, for step-by-step comparisons
     model.train()
     for epoch in range(args.epochs):
         perm = torch.from_numpy(rng.permutation(n))
@@ -456,7 +482,7 @@ def main(argv=None):
         t_ep = time.time()
         lr = args.lr
         for step in range(steps):
-            lr = lr_at(args.lr, epoch, step, steps, args.epochs, args.warmup)
+            lr = lr_at(args.lr, epoch, step, steps_full, args.epochs, args.warmup)
             for g in opt.param_groups:
                 g["lr"] = lr
             idx = perm[step * args.batch:(step + 1) * args.batch]
@@ -480,6 +506,7 @@ def main(argv=None):
             opt.step()
             ce_sum += ce.item()
             loss_sum += loss.item()
+            step_log.append([epoch + 1, step, lr, ce.item(), con.item() if bcl else None])
             if not math.isfinite(loss.item()):
                 sys.exit("non-finite loss at epoch %d step %d" % (epoch, step))
         train_s = time.time() - t_ep
@@ -503,7 +530,8 @@ def main(argv=None):
     if args.out:
         res = {"args": vars(args), "torch": torch.__version__, "train_size": n,
                "class_counts": counts.tolist(), "test_size": int(len(te_lab)),
-               "params": n_params, "params_backbone_fc": n_params_cls, "epochs": history}
+               "params": n_params, "params_backbone_fc": n_params_cls, "epochs": history,
+               "step_log_fields": ["epoch", "step", "lr", "la_ce", "con"], "step_log": step_log}
         tmp = args.out + ".tmp"
         with open(tmp, "w") as f:
             json.dump(res, f, indent=1)
