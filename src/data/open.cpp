@@ -24,9 +24,19 @@ DatasetPtr open_dataset(const DatasetSpec& spec) {
   if (!fs::is_directory(spec.root, ec)) {
     fail("open_dataset - root is not a folder: {}", spec.root);
   }
-  if (spec.split != "train" && spec.split != "test") {
+  const bool fixed_splits = spec.kind == "cifar10" || spec.kind == "cifar100" ||
+      spec.kind == "idx";
+  if (fixed_splits && spec.split != "train" && spec.split != "test") {
     fail(
-        "open_dataset - unknown split: {{got '{}', want train|test}}",
+        "open_dataset - unknown split of a {} dataset: {{got '{}', want "
+        "train|test}}",
+        spec.kind,
+        spec.split);
+  }
+  if (spec.split.empty() || spec.split.find('/') != std::string::npos) {
+    fail(
+        "open_dataset - a split is a plain name (train, test, val, ...): "
+        "{{got '{}'}}",
         spec.split);
   }
   if (spec.kind == "cifar10" || spec.kind == "cifar100") {

@@ -21,6 +21,9 @@ std::string history_to_json(const History& h) {
       acc[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
     }
     j["accuracy"] = acc;
+    if (!r.split.empty()) {
+      j["split"] = r.split;
+    }
     a.push_back(j);
   }
   return a.dump();
@@ -40,6 +43,9 @@ History history_from_json(const std::string& text) {
     for (const auto& [k, v] : j["accuracy"].items()) {
       r.accuracy[k] = v.is_null() ? NAN : v.get<double>();
     }
+    if (j.contains("split")) {
+      r.split = j["split"].get<std::string>();
+    }
     h.push_back(r);
   }
   return h;
@@ -50,7 +56,15 @@ void write_curves(const std::string& path, const History& h) {
   loss.title = "training loss";
   loss.y_label = "loss";
   Panel acc;
-  acc.title = "test accuracy";
+  std::string split;
+  for (const auto& r : h) {
+    if (!r.split.empty()) {
+      split = r.split;
+    }
+  }
+  acc.title = split == "val" ? "validation accuracy"
+      : split.empty()        ? std::string("accuracy")
+                             : split + " accuracy";
   acc.y_label = "top-1 %";
   acc.y_min = 0;
   acc.y_max = 100;

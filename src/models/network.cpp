@@ -14,6 +14,12 @@ NetworkImpl::NetworkImpl(const NetworkOptions& options_) : options(options_) {
 
 void NetworkImpl::reset() {
   const auto& arch = options.arch();
+  if (options.init() != "ldam" && options.init() != "pytorch") {
+    fail(
+        "Network - init must be 'ldam' or 'pytorch': {{got '{}'}}",
+        options.init());
+  }
+  const bool ldam_init = options.init() == "ldam";
   if (options.num_classes() < 1) {
     fail(
         "Network - num_classes must be >= 1: {{got {}}}",
@@ -23,7 +29,8 @@ void NetworkImpl::reset() {
       arch == "resnet56") {
     auto net = ResNetCifar(ResNetCifarOptions()
                                .depth(std::stoi(arch.substr(6)))
-                               .in_channels(options.in_channels()));
+                               .in_channels(options.in_channels())
+                               .kaiming_init(ldam_init));
     feature_dim_ = net->feature_dim();
     register_module("backbone", net.ptr());
     backbone = torch::nn::AnyModule(net);
@@ -44,8 +51,10 @@ void NetworkImpl::reset() {
   if (options.classifier() == "linear") {
     linear = register_module(
         "linear", torch::nn::Linear(feature_dim_, options.num_classes()));
-    torch::NoGradGuard no_grad;
-    torch::nn::init::kaiming_normal_(linear->weight);
+    if (ldam_init) {
+      torch::NoGradGuard no_grad;
+      torch::nn::init::kaiming_normal_(linear->weight);
+    }
   } else if (options.classifier() == "cosine") {
     cosine = register_module(
         "cosine",

@@ -89,6 +89,9 @@ void ResNetCifarImpl::reset() {
   layer2 = register_module("layer2", make_stage(16, 32, 2));
   layer3 = register_module("layer3", make_stage(32, 64, 2));
 
+  if (!options.kaiming_init()) {
+    return;
+  }
   torch::NoGradGuard no_grad;
   for (auto& m : modules(/*include_self=*/false)) {
     if (auto* conv = m->as<torch::nn::Conv2d>()) {

@@ -2,14 +2,19 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include "ltcl/dist/collectives.h"
 #include "ltcl/eval/plot.h"
 #include "ltcl/util/progress.h"
+#include "ltcl/util/atomic_file.h"
+#include "ltcl/util/error.h"
 #include "ltcl/util/signals.h"
 
 namespace ltcl::train::hooks {
@@ -118,8 +123,46 @@ class StopSignal : public Hook {
   }
 };
 
-// Every train.eval_every epochs and after the last: the test report into
-// metrics.jsonl and the epoch's record; the best top-1 so far.
+// The split evaluated during training: the selecting one (val, or test
+// with train.select_on test); with select_on last, val when there is one.
+std::string progress_split(const Run& run) {
+  if (run.config.train.select_on == "test") {
+    return "test";
+  }
+  return run.has_val ? "val" : "test";
+}
+
+// What selected the reported checkpoint, in words every report repeats.
+std::string selection_label(const std::string& select_on) {
+  if (select_on == "val") {
+    return "validation-selected";
+  }
+  if (select_on == "test") {
+    return "test-selected, as in the papers";
+  }
+  return "final model (no selection)";
+}
+
+// One metrics.jsonl / metrics.json object: `split` first, then the report.
+nlohmann::ordered_json report_object(
+    const eval::EvalReport& r,
+    const std::string& split,
+    const eval::Scalars& extra,
+    bool per_class) {
+  nlohmann::ordered_json j;
+  j["split"] = split;
+  const auto body =
+      nlohmann::ordered_json::parse(eval::report_json(r, extra, per_class));
+  for (const auto& [k, v] : body.items()) {
+    j[k] = v;
+  }
+  return j;
+}
+
+// Every train.eval_every epochs and after the last: the progress split's
+// report into metrics.jsonl and the epoch's record; best.pt's epoch when its
+// mean per-class accuracy (balanced accuracy, also on an imbalanced
+// held-out set) improves, unless train.select_on is last.
 class Evaluation : public Hook {
  public:
   void epoch_end(Run& run, eval::EpochRecord& rec) override {
@@ -130,9 +173,9 @@ class Evaluation : public Hook {
     if (!due || !run.main) {
       return;
     }
-    run.report = run.evaluate();
-    run.have_report = true;
-    const auto& r = run.report;
+    const std::string split = progress_split(run);
+    const auto r = run.evaluate(split);
+    rec.split = split;
     rec.accuracy = {
         {"top1", r.top1},
         {"many", r.many},
@@ -145,15 +188,39 @@ class Evaluation : public Hook {
     for (const auto& [k, v] : rec.losses) {
       extra["loss_" + k] = v;
     }
-    eval::append_metrics_jsonl((run.out / "metrics.jsonl").string(), r, extra);
+    append_jsonl(
+        run, report_object(r, split, extra, false).dump(), rec.epoch + 1);
     spdlog::info(
-        "eval epoch {}: top-1 {:.2f}  many {:.2f}  medium {:.2f}  few {:.2f}",
-        rec.epoch + 1, r.top1, r.many, r.medium, r.few);
-    if (r.top1 > run.state.best_metric) {
+        "eval epoch {} ({}): top-1 {:.2f}  many {:.2f}  medium {:.2f}  few "
+        "{:.2f}",
+        rec.epoch + 1, split, r.top1, r.many, r.medium, r.few);
+    if (c.train.select_on != "last" && r.mean_class > run.state.best_metric) {
       run.improved = true;
-      run.state.best_metric = r.top1;
+      run.state.best_metric = r.mean_class;
       run.state.best_epoch = rec.epoch + 1;
     }
+  }
+
+ private:
+  // Idempotent per epoch: a run resumed after a cut between this
+  // evaluation and its checkpoint evaluates the epoch again, and its line
+  // replaces the earlier one (and any of later epochs) instead of repeating.
+  static void append_jsonl(Run& run, const std::string& line, int64_t epoch) {
+    const auto path = (run.out / "metrics.jsonl").string();
+    std::string kept;
+    {
+      std::ifstream in(path);
+      std::string l;
+      while (std::getline(in, l)) {
+        auto j = nlohmann::json::parse(l, nullptr, /*allow_exceptions=*/false);
+        if (j.is_object() && j.contains("epoch") && j["epoch"].is_number() &&
+            j["epoch"].get<double>() >= static_cast<double>(epoch)) {
+          continue;
+        }
+        kept += l + "\n";
+      }
+    }
+    util::atomic_write_text(path, kept + line + "\n");
   }
 };
 
@@ -166,22 +233,48 @@ class Curves : public Hook {
   }
 };
 
-// The final report of the last evaluation (evaluated now when a resumed run
-// had none left to do). Rank 0.
+// At the end (rank 0): the test set for the final model and for the
+// selected checkpoint (best.pt; the final model itself with select_on last
+// or when the last evaluation was the best), and the reports of the
+// selected one, which every file labels with its selecting split.
 class Reports : public Hook {
  public:
   void run_end(Run& run) override {
     const Config& c = run.config;
-    if (!run.have_report) {
-      run.report = run.evaluate();
-      run.have_report = true;
-    }
+    const std::string& select_on = c.train.select_on;
+    run.last_report = run.evaluate("test");
+    const bool use_best = select_on != "last" && run.state.best_epoch > 0 &&
+        run.state.best_epoch != c.schedule.epochs &&
+        std::filesystem::exists(run.best);
+    run.report =
+        use_best ? run.evaluate_checkpoint(run.best, "test") : run.last_report;
+    const int64_t selected_epoch =
+        use_best ? run.state.best_epoch : c.schedule.epochs;
     eval::Scalars extra = {
         {"epoch", static_cast<double>(c.schedule.epochs)},
-        {"best_top1", run.state.best_metric},
-        {"best_epoch", static_cast<double>(run.state.best_epoch)}};
+        {"selected_epoch", static_cast<double>(selected_epoch)}};
+    auto j = report_object(run.report, "test", extra, true);
+    nlohmann::ordered_json head;
+    head["selected_by"] = select_on;
+    head["selection"] = selection_label(select_on);
+    head["validation"] = run.has_val ? run.val_source : std::string("none");
+    if (select_on != "last") {
+      head["selected_metric"] = fmt::format(
+          "mean per-class top-1 on {}", select_on == "val" ? "val" : "test");
+      head["selected_value"] = run.state.best_metric;
+    }
+    for (auto& [k, v] : j.items()) {
+      head[k] = v;
+    }
+    if (run.has_val) {
+      const auto val = use_best ? run.evaluate_checkpoint(run.best, "val")
+                                : run.evaluate("val");
+      head["val"] = report_object(val, "val", {}, false);
+    }
+    head["last"] = report_object(run.last_report, "test", {}, false);
     const auto& out = run.out;
-    eval::write_metrics_json((out / "metrics.json").string(), run.report, extra);
+    util::atomic_write_text(
+        (out / "metrics.json").string(), head.dump(2) + "\n");
     eval::write_per_class_csv((out / "per_class.csv").string(), run.report);
     eval::write_confusion_csv((out / "confusion.csv").string(), run.report);
     if (c.output.plots) {
@@ -189,7 +282,8 @@ class Reports : public Hook {
           (out / "per_class.png").string(),
           run.report,
           fmt::format(
-              "{} on {}: per-class top-1", c.loss.method, c.data.dataset));
+              "{} on {}: per-class test top-1, {} (epoch {})", c.loss.method,
+              c.data.dataset, selection_label(select_on), selected_epoch));
       eval::write_curves((out / "curves.png").string(), run.history);
     }
   }

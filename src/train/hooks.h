@@ -6,12 +6,15 @@
 //                       (mid-epoch last.pt every train.checkpoint_every)
 //   stop?               StopSignal (SIGINT / SIGTERM on any rank)
 //   end of an epoch     Progress (epoch line), Evaluation (every
-//                       train.eval_every epochs and the last: metrics.jsonl,
-//                       best top-1)
+//                       train.eval_every epochs and the last, on the split
+//                       train.select_on names (val by default; test with
+//                       select_on test; last: val when there is one):
+//                       metrics.jsonl, the best mean per-class accuracy)
 //   ... the epoch goes into the history ...
 //   epoch recorded      Checkpoint (last.pt, best.pt when improved), Curves
-//   end of the run      Reports (metrics.json, per-class / confusion CSVs,
-//                       plots)
+//   end of the run      Reports (the test set for the final model and for
+//                       best.pt: metrics.json naming the selecting split,
+//                       per-class / confusion CSVs, plots)
 //
 // Rank 0 alone evaluates and writes files; the other ranks run the same
 // hooks and wait for it on barriers.
@@ -42,14 +45,21 @@ struct Run {
   std::string last, best;  // checkpoint paths
   Checkpoint state;  // position, best metric, RNG, history (when saved)
   eval::History history;
-  eval::EvalReport report;  // the latest evaluation
-  bool have_report = false;
+  eval::EvalReport report;  // at the end: the selected checkpoint's test
+  eval::EvalReport last_report;  // at the end: the final model's test
   bool improved = false;  // this epoch's evaluation beat the best so far
+  bool has_val = false;  // a validation set exists
+  std::string val_source;  // how it was made (DataSplits::val_source)
   // Saves last.pt at (epoch, step in epoch) on rank 0; all ranks wait.
   std::function<void(int64_t epoch, int64_t step)> save_last;
   // Writes the model and `state` to a path (rank 0).
   std::function<void(const std::string& path)> save_as;
-  std::function<eval::EvalReport()> evaluate;
+  // The current model on "val" or "test"; a saved checkpoint on a split.
+  std::function<eval::EvalReport(const std::string& split)> evaluate;
+  std::function<eval::EvalReport(
+      const std::string& checkpoint,
+      const std::string& split)>
+      evaluate_checkpoint;
 };
 
 struct StepInfo {

@@ -90,10 +90,19 @@ struct Trainer::State {
       const pipeline::StepBatch& batch,
       int64_t epoch,
       int64_t global_step);
-  eval::EvalReport evaluate() {
+  // The current model on "test" or "val".
+  eval::EvalReport evaluate(const std::string& split) {
+    return evaluate_on(*model, split);
+  }
+  eval::EvalReport evaluate_on(
+      models::NetworkImpl& net,
+      const std::string& split) {
+    const data::DatasetPtr& d = split == "val" ? data.val : data.test;
+    if (!d) {
+      fail("Trainer - no {} set to evaluate", split);
+    }
     return eval::evaluate_model(
-        *model, *data.test, *eval_recipe, config.train.eval_batch_size,
-        counts);
+        net, *d, *eval_recipe, config.train.eval_batch_size, counts);
   }
 };
 
@@ -136,6 +145,17 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
         "Trainer - the test set has {} classes, the training set {}",
         data.test->num_classes(),
         data.train->num_classes());
+  }
+  if (data.val && data.val->num_classes() != data.train->num_classes()) {
+    fail(
+        "Trainer - the validation set has {} classes, the training set {}",
+        data.val->num_classes(),
+        data.train->num_classes());
+  }
+  if (cfg.train.select_on == "val" && !data.val) {
+    fail(
+        "train.select_on: 'val' needs a validation set (data.validation is "
+        "none): choose test (test-selected) or last");
   }
   counts_t = torch::tensor(counts, torch::kLong).to(device);
   const auto stats = dataset_stats(cfg.data, *data.train);
@@ -283,7 +303,8 @@ Trainer::Trainer(Config config, DataSplits data, dist::Context ctx)
     fail("Trainer - the training and the test set must both be given");
   }
   validate(config);
-  s_->build(std::move(config), ctx, std::move(data));
+  auto splits = with_validation(std::move(data), config.data);
+  s_->build(std::move(config), ctx, std::move(splits));
 }
 
 Trainer::~Trainer() = default;
@@ -296,8 +317,12 @@ std::shared_ptr<models::NetworkImpl> Trainer::model() const {
   return s_->model;
 }
 
-eval::EvalReport Trainer::evaluate() {
-  return s_->evaluate();
+eval::EvalReport Trainer::evaluate(const std::string& split) {
+  return s_->evaluate(split);
+}
+
+const DataSplits& Trainer::data() const {
+  return s_->data;
 }
 
 // Writes config.yaml, logs the run, and (resume) restores last.pt: weights,
@@ -322,12 +347,15 @@ void Trainer::State::begin(hooks::Run& run, bool resume) {
     }
   }
   spdlog::info(
-      "data: {} training images ({} classes, counts {} .. {}), {} test",
+      "data: {} training images ({} classes, counts {} .. {}), {} test, {} "
+      "validation{}",
       data.train->size(),
       counts.size(),
       *std::max_element(counts.begin(), counts.end()),
       *std::min_element(counts.begin(), counts.end()),
-      data.test->size());
+      data.test->size(),
+      data.val ? data.val->size() : 0,
+      data.val ? " (" + data.val_source + ")" : std::string());
   Checkpoint& state = run.state;
   if (resume) {
     // Every rank reads last.pt (a shared folder across machines).
@@ -385,7 +413,15 @@ void Trainer::State::begin(hooks::Run& run, bool resume) {
   run.save_as = [this, &run](const std::string& path) {
     save_checkpoint(path, *model, optimizer.get(), run.state);
   };
-  run.evaluate = [this] { return evaluate(); };
+  run.evaluate = [this](const std::string& split) { return evaluate(split); };
+  run.has_val = data.val != nullptr;
+  run.val_source = data.val_source;
+  run.evaluate_checkpoint = [this](
+                                const std::string& path,
+                                const std::string& split) {
+    auto saved = load_saved_model(path, device.str());
+    return evaluate_on(*saved.model, split);
+  };
 }
 
 // One epoch from `first_step`; false when a stop signal ended it (last.pt
@@ -510,6 +546,7 @@ TrainResult Trainer::run(bool resume) {
       h->run_end(run);
     }
     result.report = run.report;
+    result.last_report = run.last_report;
   }
   result.epochs_done = c.schedule.epochs;
   result.global_step = run.state.global_step;

@@ -7,6 +7,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "ltcl/data/dataset.h"
@@ -154,13 +156,15 @@ TEST_P(InMemoryTrainer, LearnsAndEvaluatesFromTheCheckpointAlone) {
   EXPECT_GT(r.report.top1, 50.0) << method;
   auto m = ltcl::train::load_saved_model(
       (dir / "run" / "last.pt").string(), "cpu");
-  EXPECT_EQ(m.info.class_counts, (std::vector<int64_t>{48, 16, 8}));
+  // data.validation auto holds out round(0.1 n_c) of each class (at least
+  // one): 5, 2, 1 of 48, 16, 8.
+  EXPECT_EQ(m.info.class_counts, (std::vector<int64_t>{43, 14, 7}));
   EXPECT_EQ(m.info.class_names[2], "bottom");
   EXPECT_EQ(m.info.stats.height, kSide);
   auto again = ltcl::eval::evaluate_model(
       *m.model, *splits.test, m.eval_recipe(), 64, m.info.class_counts);
-  EXPECT_DOUBLE_EQ(again.top1, r.report.top1) << method;
-  EXPECT_DOUBLE_EQ(again.few, r.report.few) << method;
+  EXPECT_DOUBLE_EQ(again.top1, r.last_report.top1) << method;
+  EXPECT_DOUBLE_EQ(again.few, r.last_report.few) << method;
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -168,6 +172,98 @@ INSTANTIATE_TEST_SUITE_P(
     InMemoryTrainer,
     ::testing::ValuesIn(ltcl::train::method_names()),
     [](const auto& info) { return info.param; });
+
+nlohmann::json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  return nlohmann::json::parse(in);
+}
+
+// best.pt is chosen on the validation set (held out of the training data,
+// disjoint from it), the test set is evaluated for it and for the final
+// model, and metrics.json says which split selected; select_on test and
+// last are labelled as such.
+TEST(InMemorySelection, ValidationSelectsAndEveryReportSaysWhich) {
+  ltcl::test::TempDir dir;
+  auto cfg = tiny_config("la", dir / "val", 4);
+  cfg.optim.lr = 0.2;  // a bumpy run, so that the best epoch is not always last
+  ltcl::train::Trainer trainer(cfg, data());
+  const auto& d = trainer.data();
+  ASSERT_TRUE(d.val);
+  EXPECT_EQ(d.val->size(), 8u);
+  EXPECT_EQ(d.train->size(), 64u);
+  EXPECT_NE(d.val_source.find("holdout"), std::string::npos) << d.val_source;
+  auto r = trainer.run(false);
+  auto j = read_json(dir / "val" / "metrics.json");
+  EXPECT_EQ(j["selected_by"], "val");
+  EXPECT_EQ(j["selection"], "validation-selected");
+  EXPECT_EQ(j["split"], "test");
+  ASSERT_TRUE(j.contains("val") && j.contains("last"));
+  EXPECT_EQ(j["val"]["split"], "val");
+  EXPECT_EQ(j["val"]["samples"], 8);
+  EXPECT_EQ(j["samples"], 36);
+  EXPECT_FALSE(j.contains("best_top1"));
+  const int64_t sel = j["selected_epoch"];
+  ASSERT_GE(sel, 1);
+  ASSERT_LE(sel, 4);
+  // The selected epoch's validation line in metrics.jsonl has the best
+  // mean per-class accuracy of all lines (the first one on ties).
+  std::ifstream lines(dir / "val" / "metrics.jsonl");
+  std::string line;
+  double best = -1;
+  int64_t best_epoch = 0, n = 0;
+  while (std::getline(lines, line)) {
+    auto l = nlohmann::json::parse(line);
+    EXPECT_EQ(l["split"], "val");
+    ++n;
+    if (l["mean_class"].get<double>() > best) {
+      best = l["mean_class"];
+      best_epoch = l["epoch"];
+    }
+  }
+  EXPECT_EQ(n, 4);
+  EXPECT_EQ(best_epoch, sel);
+  EXPECT_DOUBLE_EQ(j["selected_value"].get<double>(), best);
+  // The reported test figures are best.pt's (or the final model's when the
+  // last epoch won).
+  auto chosen = ltcl::train::load_saved_model(
+      (dir / "val" / (sel == 4 ? "last.pt" : "best.pt")).string(), "cpu");
+  auto test = data().test;
+  auto again = ltcl::eval::evaluate_model(
+      *chosen.model, *test, chosen.eval_recipe(), 64,
+      chosen.info.class_counts);
+  EXPECT_DOUBLE_EQ(again.top1, r.report.top1);
+  EXPECT_DOUBLE_EQ(j["top1"].get<double>(), r.report.top1);
+  EXPECT_DOUBLE_EQ(j["last"]["top1"].get<double>(), r.last_report.top1);
+
+  auto tcfg = tiny_config("la", dir / "test", 2);
+  tcfg.train.select_on = "test";
+  ltcl::train::Trainer(tcfg, data()).run(false);
+  auto t = read_json(dir / "test" / "metrics.json");
+  EXPECT_EQ(t["selected_by"], "test");
+  EXPECT_EQ(t["selection"], "test-selected, as in the papers");
+
+  auto lcfg = tiny_config("la", dir / "last", 2);
+  lcfg.train.select_on = "last";
+  lcfg.data.validation = "none";
+  ltcl::train::Trainer last(lcfg, data());
+  EXPECT_FALSE(last.data().val);
+  EXPECT_EQ(last.data().train->size(), 72u);
+  auto lr = last.run(false);
+  auto l = read_json(dir / "last" / "metrics.json");
+  EXPECT_EQ(l["selected_by"], "last");
+  EXPECT_EQ(l["selected_epoch"], 2);
+  EXPECT_EQ(l["validation"], "none");
+  EXPECT_FALSE(l.contains("val"));
+  EXPECT_DOUBLE_EQ(lr.report.top1, lr.last_report.top1);
+  EXPECT_FALSE(fs::exists(dir / "last" / "best.pt"));
+
+  // Selecting on a validation set that is not there is a config error.
+  auto bad = tiny_config("la", dir / "bad", 1);
+  bad.data.validation = "none";
+  ltcl::test::expect_error(
+      [&] { ltcl::train::Trainer t(bad, data()); },
+      {"train.select_on", "validation"});
+}
 
 TEST(InMemoryTrainerErrors, MissingSplitAndUnknownMethod) {
   ltcl::test::TempDir dir;

@@ -34,7 +34,8 @@ namespace ltcl::data {
 struct DatasetSpec {
   std::string kind;  // cifar10 | cifar100 | idx | folder | list
   std::string root;
-  std::string split = "train";  // train | test
+  // train | test (cifar, idx); folder / list kinds: any name (e.g. val).
+  std::string split = "train";
   // list: the list file (default <root>/<split>.txt), an optional class-names
   // file, and whether to check at open that every listed image exists.
   std::string list_file;

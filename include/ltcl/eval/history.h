@@ -15,6 +15,7 @@ struct EpochRecord {
   double images_per_s = 0;
   std::map<std::string, double> losses;
   std::map<std::string, double> accuracy;  // top1/many/medium/few if eval'd
+  std::string split;  // the split `accuracy` was measured on (val / test)
 };
 
 using History = std::vector<EpochRecord>;
@@ -23,7 +24,8 @@ using History = std::vector<EpochRecord>;
 std::string history_to_json(const History& history);
 History history_from_json(const std::string& text);
 
-// Two panels: the training losses and the test accuracies per epoch.
+// Two panels: the training losses and the evaluated accuracies per epoch
+// (titled by the split they were measured on).
 void write_curves(const std::string& path, const History& history);
 
 }  // namespace ltcl::eval

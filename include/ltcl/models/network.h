@@ -35,6 +35,10 @@ struct NetworkOptions {
   TORCH_ARG(int64_t, proj_dim) = 128;
   // BCL's head_fc (same shape as the projection head; needs proj_dim > 0).
   TORCH_ARG(bool, prototype_head) = false;
+  // "ldam": Kaiming-normal CIFAR-ResNet convs and linear classifier, BN 1 /
+  // 0 (the LDAM-DRW / BCL code); "pytorch": every layer's PyTorch default.
+  // ResNet-50 / ResNeXt-50 keep torchvision's initialisation either way.
+  TORCH_ARG(std::string, init) = "ldam";
 };
 
 struct NetworkOutput {

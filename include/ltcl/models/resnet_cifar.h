@@ -32,6 +32,9 @@ struct ResNetCifarOptions {
   TORCH_ARG(int64_t, depth) = 32;
   // 3 for RGB, 1 for MNIST-like data.
   TORCH_ARG(int64_t, in_channels) = 3;
+  // Kaiming-normal convs, BN weight 1 / bias 0 (the LDAM-DRW code); false:
+  // the layers' PyTorch defaults.
+  TORCH_ARG(bool, kaiming_init) = true;
 };
 
 // One basic block: conv3x3-BN-ReLU-conv3x3-BN (+ option-A shortcut), ReLU.

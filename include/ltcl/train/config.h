@@ -47,6 +47,13 @@ struct DataConfig {
   std::string sampler = "random";  // random | class_balanced | sqrt
   bool cache = true;  // keep decoded images in memory
   int64_t workers = 2;  // loader threads
+  // The validation set every selection uses (docs/datasets.md,
+  // "Validation"): auto | left_out | split | holdout | none.
+  std::string validation = "auto";
+  int64_t val_per_class = 50;  // left_out: images per class
+  double val_fraction = 0.1;  // holdout: fraction of each class
+  std::string val_split = "val";  // split: folder sub-folder / list name
+  std::string val_list;  // split, list kinds: list file (relative to root)
 };
 
 struct ModelConfig {
@@ -56,6 +63,10 @@ struct ModelConfig {
   double cosine_scale = 30.0;
   int64_t proj_hidden = 512;
   int64_t proj_dim = 128;
+  // Initialisation: "ldam" (Kaiming-normal convs and linear classifier, BN
+  // 1 / 0: the LDAM-DRW / BCL code's CIFAR ResNets) or "pytorch" (each
+  // layer's PyTorch default). ResNet-50 / ResNeXt-50 keep torchvision's.
+  std::string init = "ldam";
 };
 
 // The default loss.method: the registry's first method (plain cross
@@ -113,6 +124,9 @@ struct RunConfig {
   std::string amp = "none";  // none | bf16 | fp16
   bool channels_last = false;
   int64_t eval_every = 10;  // epochs; the last epoch is always evaluated
+  // Which split chooses best.pt: val (default) | test ("test-selected, as
+  // in the papers", labelled so in every report) | last (no selection).
+  std::string select_on = "val";
   int64_t eval_batch_size = 512;
   int64_t max_steps_per_epoch = 0;  // 0 = the whole epoch (tiny runs)
   int64_t log_every = 50;  // steps between log lines (no TTY)

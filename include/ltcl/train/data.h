@@ -14,11 +14,21 @@ namespace ltcl::train {
 struct DataSplits {
   data::DatasetPtr train;
   data::DatasetPtr test;
+  // The validation set (data.validation; docs/datasets.md "Validation"):
+  // disjoint from `train` and `test`; null with data.validation none.
+  data::DatasetPtr val;
+  std::string val_source;  // how `val` was made, for logs and metrics.json
 };
 
-// Both splits; throws ltcl::Error naming the file, folder or key at fault
-// (also when the two splits disagree on the classes).
+// The three splits; throws ltcl::Error naming the file, folder or key at
+// fault (also when the splits disagree on the classes).
 DataSplits open_data(const DataConfig& config, const std::string& test_split);
+
+// Data given in code without a validation set: with data.validation auto or
+// holdout, a stratified data.val_fraction of `train` is held out (train
+// shrinks); none leaves it; left_out / split need the config's data (an
+// error naming the key).
+DataSplits with_validation(DataSplits given, const DataConfig& config);
 
 // One evaluation split alone (what `ltcl eval` needs).
 data::DatasetPtr open_test_split(

@@ -20,9 +20,12 @@
 // into the history. Around them, hooks in a fixed order (src/train/hooks.h):
 // progress, mid-epoch checkpoints, the stop signal (SIGINT / SIGTERM finish
 // the step, write last.pt and return with `stopped` set), evaluation every
-// train.eval_every epochs (and at the end) into metrics.jsonl, last.pt and
-// best.pt (when the top-1 improves), written atomically, curves.png; at the
-// end metrics.json, per_class.csv, confusion.csv, per_class.png.
+// train.eval_every epochs (and at the end) on the selecting split
+// (train.select_on: validation by default) into metrics.jsonl, last.pt and
+// best.pt (when that split's mean per-class accuracy improves), written
+// atomically, curves.png; at the end the test set for the final model and
+// the selected checkpoint: metrics.json (naming the selecting split),
+// per_class.csv, confusion.csv, per_class.png.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -42,7 +45,10 @@ class NetworkImpl;
 namespace ltcl::train {
 
 struct TrainResult {
-  eval::EvalReport report;  // the last evaluation
+  // Test report of the selected checkpoint (train.select_on: best.pt when
+  // chosen on val / test, the final model with last) and of the final model.
+  eval::EvalReport report;
+  eval::EvalReport last_report;
   bool stopped = false;     // ended by SIGINT / SIGTERM (checkpoint written)
   int64_t epochs_done = 0;
   int64_t global_step = 0;
@@ -70,8 +76,11 @@ class Trainer {
   // from <output.dir>/last.pt exactly where it was written.
   TrainResult run(bool resume);
 
-  // Evaluates the current model on the test set.
-  eval::EvalReport evaluate();
+  // Evaluates the current model on "test" or "val".
+  eval::EvalReport evaluate(const std::string& split = "test");
+
+  // The data trained and evaluated on (after the validation split).
+  const DataSplits& data() const;
 
   const Config& config() const;
   std::shared_ptr<models::NetworkImpl> model() const;

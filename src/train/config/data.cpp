@@ -96,6 +96,47 @@ void add_data_keys(ConfigSchema& s) {
       LTCL_CONFIG_FIELD(int64_t, data.workers),
       "Loader worker threads (0: load in the training thread).",
       at_least<int64_t>(0)));
+  s.add(make_key<Str>(
+      "data.validation",
+      LTCL_CONFIG_FIELD(Str, data.validation),
+      "Validation set for every selection: left_out (data.val_per_class "
+      "images per class from those the long-tail selection left out), split "
+      "(the data's own validation split: data.val_split / data.val_list), "
+      "holdout (data.val_fraction of each training class), none, or auto "
+      "(left_out when the training set is long-tailed here, else split when "
+      "it exists, else holdout).",
+      {},
+      {"auto", "left_out", "split", "holdout", "none"}));
+  s.add(make_key<int64_t>(
+      "data.val_per_class",
+      LTCL_CONFIG_FIELD(int64_t, data.val_per_class),
+      "left_out: validation images per class (a class with fewer left-out "
+      "images gives the rest from its training selection).",
+      at_least<int64_t>(1)));
+  s.add(make_key<double>(
+      "data.val_fraction",
+      LTCL_CONFIG_FIELD(double, data.val_fraction),
+      "holdout: fraction of each class's training images held out.",
+      Check<double>([](const double& v, const Config&) {
+        return v > 0 && v < 1 ? std::string()
+                              : fmt::format("must be in (0, 1), got {}", v);
+      })));
+  s.add(make_key<Str>(
+      "data.val_split",
+      LTCL_CONFIG_FIELD(Str, data.val_split),
+      "split: the validation sub-folder (folder kinds) or list name."));
+  s.add(make_key<Str>(
+      "data.val_list",
+      LTCL_CONFIG_FIELD(Str, data.val_list),
+      "split, list kinds: validation list file, relative to root."));
+  s.add_rule([](const Config& c, const ConfigReport& report) {
+    if (c.train.select_on == "val" && c.data.validation == "none") {
+      report(
+          "train.select_on",
+          "train.select_on 'val' needs a validation set (data.validation is "
+          "none): choose test (test-selected) or last");
+    }
+  });
   s.add_rule([](const Config& c, const ConfigReport& report) {
     if (data::dataset_kind(c.data.dataset).format == "list" &&
         (c.data.train_list.empty() || c.data.test_list.empty())) {

@@ -27,6 +27,14 @@ void add_model_keys(ConfigSchema& s) {
             : fmt::format("must be 0, 1 or 3, got {}", v);
       })));
   s.add(make_key<Str>(
+      "model.init",
+      LTCL_CONFIG_FIELD(Str, model.init),
+      "Initialisation of the CIFAR ResNets and the linear classifier: ldam "
+      "(Kaiming-normal convs and classifier, BN 1 / 0, as the LDAM-DRW and "
+      "BCL code) or pytorch (each layer's PyTorch default).",
+      {},
+      {"ldam", "pytorch"}));
+  s.add(make_key<Str>(
       "model.classifier",
       LTCL_CONFIG_FIELD(Str, model.classifier),
       "Classifier on the backbone feature (cosine = NormedLinear).",

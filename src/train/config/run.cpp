@@ -43,6 +43,14 @@ void add_run_keys(ConfigSchema& s) {
       LTCL_CONFIG_FIELD(int64_t, train.eval_every),
       "Evaluate every k epochs (the last epoch always).",
       at_least<int64_t>(1)));
+  s.add(make_key<Str>(
+      "train.select_on",
+      LTCL_CONFIG_FIELD(Str, train.select_on),
+      "Split that selects best.pt: val (data.validation's set), test "
+      "(test-selected, as in the papers; labelled so in every report) or "
+      "last (no selection: the final model).",
+      {},
+      {"val", "test", "last"}));
   s.add(make_key<int64_t>(
       "train.eval_batch_size",
       LTCL_CONFIG_FIELD(int64_t, train.eval_batch_size),

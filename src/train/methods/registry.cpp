@@ -87,6 +87,7 @@ std::shared_ptr<models::NetworkImpl> build_network(
           .classifier(c.model.classifier)
           .cosine_scale(c.model.cosine_scale)
           .proj_hidden(c.model.proj_hidden)
+          .init(c.model.init)
           .proj_dim(info.traits.projection ? c.model.proj_dim : 0);
   method.configure(options);
   auto net = std::make_shared<models::NetworkImpl>(options);
