@@ -22,4 +22,7 @@ void add_bench_loader_command(CLI::App& bench);
 // `ltcl compare RUN...` (apps/cmd_compare.cpp).
 void add_compare_command(CLI::App& app);
 
+// `ltcl study` (apps/cmd_study.cpp).
+void add_study_command(CLI::App& app);
+
 }  // namespace ltcl::apps

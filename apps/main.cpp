@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   ltcl::apps::add_config_command(app);
   ltcl::apps::add_train_commands(app);
   ltcl::apps::add_compare_command(app);
+  ltcl::apps::add_study_command(app);
   ltcl::apps::add_data_preview_command(*data);
 
   auto* bench = app.add_subcommand("bench", "Measure components' speed");

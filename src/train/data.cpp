@@ -228,7 +228,8 @@ DataSplits with_validation(DataSplits given, const DataConfig& c) {
 augment::DatasetStats dataset_stats(
     const DataConfig& c,
     const data::Dataset& d) {
-  return augment::DatasetStats::of(c.dataset, d);
+  return augment::DatasetStats::of(
+      c.normalization.empty() ? c.dataset : c.normalization, d);
 }
 
 }  // namespace ltcl::train

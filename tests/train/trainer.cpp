@@ -92,12 +92,28 @@ TEST(Trainer, TinyRunWritesEverythingAndBeatsChance) {
   EXPECT_EQ(n, 2);
   EXPECT_NE(out.find("overall"), std::string::npos) << out;
 
-  // ltcl eval on the checkpoint reproduces the final metrics.
+  // Selected on the validation set (left out by the long-tail selection).
+  EXPECT_EQ(m["selected_by"], "val");
+  EXPECT_NE(m["validation"].get<std::string>().find("left_out"),
+            std::string::npos);
+  EXPECT_EQ(m["val"]["samples"].get<int>(), 500);  // 50 per class
+
+  // ltcl eval on the checkpoints reproduces the final metrics: last.pt the
+  // final model's, the selected one (best.pt unless the last epoch won)
+  // the reported ones.
   rc = run_command(ltcl::test::cli_path() + " eval --json --checkpoint " +
                        (dir / "run" / "last.pt").string(),
                    &out);
   ASSERT_EQ(rc, 0) << out;
   auto e = nlohmann::json::parse(out.substr(out.find('{')));
+  EXPECT_DOUBLE_EQ(e["top1"].get<double>(), m["last"]["top1"].get<double>());
+  const bool last_won = m["selected_epoch"].get<int>() == 2;
+  rc = run_command(ltcl::test::cli_path() + " eval --json --checkpoint " +
+                       (dir / "run" / (last_won ? "last.pt" : "best.pt"))
+                           .string(),
+                   &out);
+  ASSERT_EQ(rc, 0) << out;
+  e = nlohmann::json::parse(out.substr(out.find('{')));
   EXPECT_DOUBLE_EQ(e["top1"].get<double>(), m["top1"].get<double>());
 
   // ltcl embed: one CSV row per test sample, label + 64 features.

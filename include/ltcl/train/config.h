@@ -44,6 +44,10 @@ struct DataConfig {
   // Training views per image, one recipe each (BCL: weak, simclr, simclr).
   std::vector<std::string> views = {"cifar_weak"};
   std::string eval_recipe = "eval";
+  // Normalisation constants by name (cifar10, cifar100, imagenet, mnist,
+  // fashion_mnist, ...; empty: those of data.dataset's kind), e.g. cifar10
+  // for CIFAR-10 read as a JPEG folder.
+  std::string normalization;
   std::string sampler = "random";  // random | class_balanced | sqrt
   bool cache = true;  // keep decoded images in memory
   int64_t workers = 2;  // loader threads

@@ -82,6 +82,27 @@ void add_data_keys(ConfigSchema& s) {
       LTCL_CONFIG_FIELD(Str, data.eval_recipe),
       "Recipe used at evaluation."));
   s.add(make_key<Str>(
+      "data.normalization",
+      LTCL_CONFIG_FIELD(Str, data.normalization),
+      "Normalisation constants by dataset name (cifar10, cifar100, imagenet, "
+      "mnist, fashion_mnist; empty: data.dataset's), e.g. cifar10 for a "
+      "CIFAR-10 JPEG folder.",
+      Check<Str>([](const Str& v, const Config&) {
+        if (v.empty()) {
+          return std::string();
+        }
+        for (const auto& k : data::dataset_kinds()) {
+          if (!k.mean.empty() &&
+              data::normalization_of(v).mean == k.mean) {
+            return std::string();
+          }
+        }
+        return fmt::format(
+            "'{}' names no known normalisation (cifar10, cifar100, "
+            "imagenet, mnist, fashion_mnist)",
+            v);
+      })));
+  s.add(make_key<Str>(
       "data.sampler",
       LTCL_CONFIG_FIELD(Str, data.sampler),
       "Training sampler (Hybrid adds its class-balanced branch itself).",
