@@ -224,6 +224,52 @@ class Evaluation : public Hook {
   }
 };
 
+// steps.jsonl: one line per optimizer step (global step, epoch, lr, each
+// loss part as the rank mean). A resumed run first drops the lines of the
+// steps it is about to redo, so every step appears once.
+class StepLog : public Hook {
+ public:
+  void step_end(Run& run, const StepInfo& s) override {
+    if (!run.main) {
+      return;
+    }
+    const int64_t g = run.state.global_step;  // this step, 1-based
+    if (!out_.is_open()) {
+      const auto path = (run.out / "steps.jsonl").string();
+      std::string kept;
+      {
+        std::ifstream in(path);
+        std::string l;
+        while (std::getline(in, l)) {
+          auto j =
+              nlohmann::json::parse(l, nullptr, /*allow_exceptions=*/false);
+          if (j.is_object() && j.contains("step") && j["step"].is_number() &&
+              j["step"].get<int64_t>() < g) {
+            kept += l + "\n";
+          }
+        }
+      }
+      util::atomic_write_text(path, kept);
+      out_.open(path, std::ios::app);
+      if (!out_) {
+        fail("steps.jsonl - cannot open '{}' for appending", path);
+      }
+    }
+    nlohmann::ordered_json j;
+    j["step"] = g;
+    j["epoch"] = s.epoch + 1;
+    j["lr"] = s.lr;
+    for (const auto& [k, v] : *s.losses) {
+      j[k] = v;
+    }
+    out_ << j.dump() << '\n';
+    out_.flush();
+  }
+
+ private:
+  std::ofstream out_;
+};
+
 class Curves : public Hook {
  public:
   void epoch_recorded(Run& run, const eval::EpochRecord&) override {
@@ -295,6 +341,7 @@ Hooks standard_hooks(const Config&) {
   Hooks h;
   h.push_back(std::make_unique<DebugSignal>());
   h.push_back(std::make_unique<Progress>());
+  h.push_back(std::make_unique<StepLog>());
   h.push_back(std::make_unique<CheckpointHook>());
   h.push_back(std::make_unique<StopSignal>());
   h.push_back(std::make_unique<Evaluation>());

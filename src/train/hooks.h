@@ -2,7 +2,8 @@
 // What happens around the training steps, as hooks the trainer calls in a
 // fixed order (standard_hooks() builds the list):
 //
-//   after each step     DebugSignal (test hooks), Progress, Checkpoint
+//   after each step     DebugSignal (test hooks), Progress, StepLog
+//                       (steps.jsonl: step, epoch, lr, loss parts), Checkpoint
 //                       (mid-epoch last.pt every train.checkpoint_every)
 //   stop?               StopSignal (SIGINT / SIGTERM on any rank)
 //   end of an epoch     Progress (epoch line), Evaluation (every
