@@ -61,11 +61,7 @@ CalibrationMeter::CalibrationMeter(int64_t num_classes)
 }
 
 void CalibrationMeter::add(
-    double confidence,
-    bool correct,
-    double nll,
-    bool top5_hit,
-    int64_t label) {
+    double confidence, bool correct, double nll, bool top5_hit, int64_t label) {
   if (!(confidence >= -kClampTolerance && confidence <= 1 + kClampTolerance)) {
     fail(
         "CalibrationMeter::add - confidence must be a probability in [0, 1]: "
@@ -114,9 +110,7 @@ void CalibrationMeter::add_batch(
 }
 
 void CalibrationMeter::add_logits(
-    const float* logits,
-    const int64_t* labels,
-    int64_t n) {
+    const float* logits, const int64_t* labels, int64_t n) {
   if (n < 0) {
     fail("CalibrationMeter::add_logits - negative count: {{got {}}}", n);
   }
@@ -183,7 +177,8 @@ int calibration_bin(double confidence, int num_bins) {
   while (b > 0 && confidence <= static_cast<double>(b) / num_bins) {
     --b;
   }
-  while (b + 1 < num_bins && confidence > static_cast<double>(b + 1) / num_bins) {
+  while (b + 1 < num_bins &&
+         confidence > static_cast<double>(b + 1) / num_bins) {
     ++b;
   }
   return b;
@@ -244,7 +239,7 @@ CalibrationReport calibration(
   r.overall = all.summary();
   if (C > 5) {
     r.top5 = 100.0 * static_cast<double>(top5_hits) /
-        static_cast<double>(meter.count());
+             static_cast<double>(meter.count());
   }
   for (int b = 0; b < num_bins; ++b) {
     CalibrationBin bin;
@@ -253,8 +248,8 @@ CalibrationReport calibration(
     bin.count = all.count[b];
     if (bin.count > 0) {
       bin.confidence = all.conf[b] / static_cast<double>(bin.count);
-      bin.accuracy = static_cast<double>(all.correct[b]) /
-          static_cast<double>(bin.count);
+      bin.accuracy =
+          static_cast<double>(all.correct[b]) / static_cast<double>(bin.count);
     }
     r.bins.push_back(bin);
   }

@@ -1,10 +1,10 @@
 #include "ltcl/eval/embedding_metrics.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
-
-#include <fmt/format.h>
 
 #include "ltcl/util/atomic_file.h"
 #include "ltcl/util/error.h"
@@ -16,9 +16,7 @@ constexpr double kMinResultant = 1e-12;
 
 // Checks a view and returns the norm of each row.
 std::vector<double> row_norms(
-    const EmbeddingView& v,
-    int64_t num_classes,
-    const char* which) {
+    const EmbeddingView& v, int64_t num_classes, const char* which) {
   if (v.rows < 0 || v.dim < 1) {
     fail(
         "embedding_metrics - bad {} shape: {{got {} x {}}}",
@@ -335,9 +333,9 @@ EmbeddingMetrics embedding_metrics(
   out.medium = mean_of(by_group[1]);
   out.few = mean_of(by_group[2]);
   out.nca_samples = evaluated.rows > 0
-      ? 100.0 * static_cast<double>(sample_hits) /
-          static_cast<double>(evaluated.rows)
-      : 0.0;
+                        ? 100.0 * static_cast<double>(sample_hits) /
+                              static_cast<double>(evaluated.rows)
+                        : 0.0;
   out.separation_ratio =
       ratio(out.few, out.many, &EmbeddingGroupStats::separation);
   out.compactness_ratio =

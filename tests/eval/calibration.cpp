@@ -3,10 +3,10 @@
 // (no support.h), so that it compiles in seconds on its own.
 #include "ltcl/eval/calibration.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <random>
-
-#include <gtest/gtest.h>
 
 #include "ltcl/util/error.h"
 
@@ -149,9 +149,9 @@ TEST(Calibration, BinEdges) {
   EXPECT_EQ(calibration_bin(0.5, 1), 0);
 
   CalibrationMeter m(3);
-  m.add(1.0 / 15, true, 0.0, true, 0);  // bin 0, acc 1, conf 1/15
-  m.add(0.0, false, 1.0, true, 1);      // bin 0
-  m.add(1.0, true, 0.0, true, 2);       // bin 14, gap 0
+  m.add(1.0 / 15, true, 0.0, true, 0);    // bin 0, acc 1, conf 1/15
+  m.add(0.0, false, 1.0, true, 1);        // bin 0
+  m.add(1.0, true, 0.0, true, 2);         // bin 14, gap 0
   m.add(1.0 + 5e-7, true, 0.0, true, 2);  // clamped to 1
   auto r = calibration(m, {});
   EXPECT_EQ(r.bins[0].count, 2);
@@ -166,8 +166,12 @@ TEST(Calibration, BinEdges) {
 TEST(Calibration, FromLogits) {
   // softmax(log 1, log 2, log 7) = (0.1, 0.2, 0.7): argmax 2.
   const float logits[] = {
-      0.0f, std::log(2.0f), std::log(7.0f),  // label 1: wrong
-      5.0f, 5.0f, 1.0f};                     // label 0: tie -> class 0
+      0.0f,
+      std::log(2.0f),
+      std::log(7.0f),  // label 1: wrong
+      5.0f,
+      5.0f,
+      1.0f};  // label 0: tie -> class 0
   const int64_t labels[] = {1, 0};
   CalibrationMeter m(3);
   m.add_logits(logits, labels, 2);
@@ -239,7 +243,8 @@ CalibrationSummary naive_summary(
     const double hi = static_cast<double>(b + 1) / bins;
     double n = 0, acc = 0, c = 0;
     for (size_t i = 0; i < conf.size(); ++i) {
-      const bool in = (conf[i] > lo && conf[i] <= hi) || (b == 0 && conf[i] == 0);
+      const bool in =
+          (conf[i] > lo && conf[i] <= hi) || (b == 0 && conf[i] == 0);
       if (keep[i] && in) {
         n += 1;
         acc += correct[i];
@@ -290,7 +295,8 @@ TEST(Calibration, MatchesNaiveRecomputationOnRandomData) {
       total += b.count;
     }
     EXPECT_EQ(total, 2000);
-    for (ShotGroup g : {ShotGroup::kMany, ShotGroup::kMedium, ShotGroup::kFew}) {
+    for (ShotGroup g :
+         {ShotGroup::kMany, ShotGroup::kMedium, ShotGroup::kFew}) {
       std::vector<bool> keep;
       for (int64_t y : labels) {
         keep.push_back(kGroups10[y] == g);

@@ -3,13 +3,13 @@
 // data; write_projector_tsv. Torch-free (no support.h).
 #include "ltcl/eval/embedding_metrics.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "ltcl/util/error.h"
 
@@ -98,7 +98,7 @@ TEST(EmbeddingMetrics, HandComputedOnTheUnitCircle) {
   EXPECT_NEAR(m.many->compactness, kR3, kTol);
   EXPECT_NEAR(m.few->separation, 1 - kR2, kTol);
   EXPECT_NEAR(m.medium->margin, 1 - kR2, kTol);
-  EXPECT_NEAR(*m.separation_ratio, 1 - kR2, kTol);  // s_2 / s_0
+  EXPECT_NEAR(*m.separation_ratio, 1 - kR2, kTol);   // s_2 / s_0
   EXPECT_NEAR(*m.compactness_ratio, 1 / kR3, kTol);  // 1 / cos 30
   EXPECT_NEAR(m.overall.compactness, (kR3 + 2) / 3, kTol);
   EXPECT_NEAR(m.overall.extent, (1 - kR3) / 3, kTol);
@@ -132,7 +132,7 @@ TEST(EmbeddingMetrics, SeparateReferenceAndAbsentClasses) {
   EXPECT_EQ(m.samples, 4);
   EXPECT_EQ(m.reference_samples, 5);
   const auto& c0 = m.per_class[0];
-  EXPECT_NEAR(*c0.compactness, 0.75, kTol);  // (1 + 1/2) / 2
+  EXPECT_NEAR(*c0.compactness, 0.75, kTol);      // (1 + 1/2) / 2
   EXPECT_NEAR(*c0.resultant_length, kR3, kTol);  // of the reference
   EXPECT_NEAR(*c0.margin, (3 - std::sqrt(3.0)) / 4, kTol);
   EXPECT_DOUBLE_EQ(*c0.positive_margin, 0.5);
@@ -244,8 +244,7 @@ TEST(EmbeddingMetrics, ScalingRowsChangesNothing) {
 
 // The definitions, recomputed directly in double, one row at a time.
 std::vector<std::vector<double>> normalised(
-    const std::vector<float>& x,
-    int64_t D) {
+    const std::vector<float>& x, int64_t D) {
   std::vector<std::vector<double>> z;
   for (size_t i = 0; i * D < x.size(); ++i) {
     std::vector<double> r(x.begin() + i * D, x.begin() + (i + 1) * D);
@@ -290,10 +289,13 @@ TEST(EmbeddingMetrics, MatchesNaiveRecomputationOnRandomData) {
         rx.push_back(g(rng) + (d == rc ? 1.5f : 0.0f));
       }
     }
-    auto m = separate
-        ? embedding_metrics(
-              EmbeddingView(x, y, D), C, counts, {}, EmbeddingView(rx, ry, D))
-        : embedding_metrics(EmbeddingView(x, y, D), C, counts);
+    auto m = separate ? embedding_metrics(
+                            EmbeddingView(x, y, D),
+                            C,
+                            counts,
+                            {},
+                            EmbeddingView(rx, ry, D))
+                      : embedding_metrics(EmbeddingView(x, y, D), C, counts);
 
     const auto z = normalised(x, D);
     const auto rz = separate ? normalised(rx, D) : z;
@@ -382,8 +384,7 @@ TEST(EmbeddingMetrics, MatchesNaiveRecomputationOnRandomData) {
       EXPECT_FALSE(m.compactness_ratio.has_value());
     } else {
       EXPECT_NEAR(m.few->nca, nca[4], 1e-9);
-      EXPECT_NEAR(
-          *m.separation_ratio, sep[4] / ((sep[0] + sep[1]) / 2), 1e-9);
+      EXPECT_NEAR(*m.separation_ratio, sep[4] / ((sep[0] + sep[1]) / 2), 1e-9);
       EXPECT_NEAR(
           *m.compactness_ratio, comp[4] / ((comp[0] + comp[1]) / 2), 1e-9);
     }
@@ -429,7 +430,8 @@ std::string read_all(const fs::path& p) {
 }
 
 TEST(EmbeddingMetrics, ProjectorTsv) {
-  const fs::path dir = fs::temp_directory_path() /
+  const fs::path dir =
+      fs::temp_directory_path() /
       ("ltcl_projector_" + std::to_string(std::random_device{}()));
   fs::create_directories(dir);
   const std::vector<float> x = {0.5f, -1.25f, 3.0f, 1e-3f, 0.1f, 2.0f};

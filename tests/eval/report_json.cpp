@@ -1,12 +1,12 @@
 // The JSON writers of report.h: absent groups are left out (never null or
 // NaN) in report_json, calibration_json and embedding_metrics_json. Builds
 // its inputs without torch (no ConfusionMeter, no support.h).
-#include "ltcl/eval/report.h"
+#include <gtest/gtest.h>
 
 #include <cmath>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include "ltcl/eval/report.h"
 
 namespace {
 

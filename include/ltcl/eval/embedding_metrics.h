@@ -61,10 +61,7 @@ struct EmbeddingView {
 
   EmbeddingView() = default;
   EmbeddingView(
-      const float* data,
-      const int64_t* labels,
-      int64_t rows,
-      int64_t dim)
+      const float* data, const int64_t* labels, int64_t rows, int64_t dim)
       : data(data), labels(labels), rows(rows), dim(dim) {}
   // rows = labels.size(); throws ltcl::Error unless data.size() == rows * dim.
   EmbeddingView(

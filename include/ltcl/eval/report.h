@@ -82,8 +82,7 @@ std::string calibration_json(const CalibrationReport& report);
 // medium / few group means where present; with `per_class`, "per_class": one
 // object per class holding only its present values. No NaN or null appears.
 std::string embedding_metrics_json(
-    const EmbeddingMetrics& metrics,
-    bool per_class = false);
+    const EmbeddingMetrics& metrics, bool per_class = false);
 
 // Appends one line (report_json without per-class) to metrics.jsonl.
 void append_metrics_jsonl(
