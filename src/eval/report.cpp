@@ -30,6 +30,44 @@ nlohmann::json number(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
 
+// Writes key: v only for a finite v (absent beats null for a reader).
+template <typename Json>
+void put(Json& j, const char* key, double v) {
+  if (std::isfinite(v)) {
+    j[key] = v;
+  }
+}
+
+template <typename Json>
+void put(Json& j, const char* key, const std::optional<double>& v) {
+  if (v) {
+    put(j, key, *v);
+  }
+}
+
+nlohmann::ordered_json calibration_summary_json(const CalibrationSummary& s) {
+  nlohmann::ordered_json j;
+  j["samples"] = s.samples;
+  put(j, "ece", s.ece);
+  put(j, "mce", s.mce);
+  put(j, "nll", s.nll);
+  put(j, "top1", s.top1);
+  return j;
+}
+
+nlohmann::ordered_json embedding_group_json(const EmbeddingGroupStats& g) {
+  nlohmann::ordered_json j;
+  j["classes"] = g.classes;
+  put(j, "compactness", g.compactness);
+  put(j, "extent", g.extent);
+  put(j, "margin", g.margin);
+  put(j, "positive_margin", g.positive_margin);
+  put(j, "nca", g.nca);
+  put(j, "separation", g.separation);
+  put(j, "resultant_length", g.resultant_length);
+  return j;
+}
+
 std::string format_accuracy(double v) {
   return std::isfinite(v) ? fmt::format("{:.4f}", v) : std::string();
 }
@@ -111,9 +149,10 @@ std::string report_json(
   }
   j["top1"] = number(r.top1);
   j["mean_class"] = number(r.mean_class);
-  j["many"] = number(r.many);
-  j["medium"] = number(r.medium);
-  j["few"] = number(r.few);
+  // An empty group is left out (cmd_compare shows "-"), not null.
+  put(j, "many", r.many);
+  put(j, "medium", r.medium);
+  put(j, "few", r.few);
   j["many_classes"] = r.many_classes;
   j["medium_classes"] = r.medium_classes;
   j["few_classes"] = r.few_classes;
@@ -128,6 +167,89 @@ std::string report_json(
       row["group"] = shot_group_name(c.group);
       row["test_count"] = c.test_count;
       row["accuracy"] = number(c.accuracy);
+      rows.push_back(row);
+    }
+    j["per_class"] = rows;
+  }
+  return j.dump();
+}
+
+std::string calibration_json(const CalibrationReport& r) {
+  nlohmann::ordered_json j;
+  j["samples"] = r.overall.samples;
+  j["num_classes"] = r.num_classes;
+  j["num_bins"] = r.num_bins;
+  put(j, "ece", r.overall.ece);
+  put(j, "mce", r.overall.mce);
+  put(j, "nll", r.overall.nll);
+  put(j, "top1", r.overall.top1);
+  put(j, "top5", r.top5);
+  for (ShotGroup g : {ShotGroup::kMany, ShotGroup::kMedium, ShotGroup::kFew}) {
+    if (const auto& s = r.group(g)) {
+      j[shot_group_name(g)] = calibration_summary_json(*s);
+    }
+  }
+  nlohmann::ordered_json bins = nlohmann::ordered_json::array();
+  for (const auto& b : r.bins) {
+    nlohmann::ordered_json row;
+    row["lower"] = b.lower;
+    row["upper"] = b.upper;
+    row["count"] = b.count;
+    if (b.count > 0) {
+      put(row, "confidence", b.confidence);
+      put(row, "accuracy", b.accuracy);
+    }
+    bins.push_back(row);
+  }
+  j["bins"] = bins;
+  return j.dump();
+}
+
+std::string embedding_metrics_json(const EmbeddingMetrics& m, bool per_class) {
+  nlohmann::ordered_json j;
+  j["num_classes"] = m.num_classes;
+  j["dim"] = m.dim;
+  j["samples"] = m.samples;
+  j["reference_samples"] = m.reference_samples;
+  j["separate_reference"] = m.separate_reference;
+  j["centroid_classes"] = m.centroid_classes;
+  j["measured_classes"] = m.overall.classes;
+  if (m.overall.classes > 0) {
+    const auto overall = embedding_group_json(m.overall);
+    for (auto it = overall.begin(); it != overall.end(); ++it) {
+      if (it.key() != "classes") {
+        j[it.key()] = it.value();
+      }
+    }
+  }
+  put(j, "nca_samples", m.nca_samples);
+  put(j, "separation_cv", m.separation_cv);
+  put(j, "separation_ratio", m.separation_ratio);
+  put(j, "compactness_ratio", m.compactness_ratio);
+  for (ShotGroup g : {ShotGroup::kMany, ShotGroup::kMedium, ShotGroup::kFew}) {
+    if (const auto& s = m.group(g)) {
+      j[shot_group_name(g)] = embedding_group_json(*s);
+    }
+  }
+  if (per_class) {
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    for (const auto& c : m.per_class) {
+      nlohmann::ordered_json row;
+      row["class"] = c.index;
+      row["group"] = shot_group_name(c.group);
+      row["train_count"] = c.train_count;
+      row["samples"] = c.samples;
+      row["reference_samples"] = c.reference_samples;
+      put(row, "resultant_length", c.resultant_length);
+      put(row, "separation", c.separation);
+      if (c.nearest_class) {
+        row["nearest_class"] = *c.nearest_class;
+      }
+      put(row, "compactness", c.compactness);
+      put(row, "extent", c.extent);
+      put(row, "margin", c.margin);
+      put(row, "positive_margin", c.positive_margin);
+      put(row, "nca", c.nca);
       rows.push_back(row);
     }
     j["per_class"] = rows;

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "ltcl/data/shot_groups.h"
+#include "ltcl/eval/calibration.h"
+#include "ltcl/eval/embedding_metrics.h"
 #include "ltcl/eval/meters.h"
 
 namespace ltcl::eval {
@@ -57,12 +59,30 @@ EvalReport make_report(
 using Scalars = std::map<std::string, double>;
 
 // One JSON object: the scalars, then top1, mean_class, many, medium, few and
-// the group sizes (NaN is written as null). With `per_class`, also the list
-// of {class, name, train_count, group, test_count, accuracy}.
+// the group sizes. A group without a class with test images (NaN in the
+// report) is left out, not written as null; other NaNs are null. With
+// `per_class`, also the list of {class, name, train_count, group,
+// test_count, accuracy}.
 std::string report_json(
     const EvalReport& report,
     const Scalars& extra = {},
     bool per_class = false);
+
+// One JSON object (docs/metrics.md): samples, num_classes, num_bins, ece,
+// mce, nll, top1, top5 (left out with <= 5 classes), then many / medium / few
+// as {samples, ece, mce, nll, top1} where present, and "bins": a list of
+// {lower, upper, count, confidence, accuracy} (the last two only when count
+// > 0). Nothing absent is written; no NaN or null appears.
+std::string calibration_json(const CalibrationReport& report);
+
+// One JSON object (docs/metrics.md): the sizes, the means over measured
+// classes (compactness, extent, margin, positive_margin, nca, separation,
+// resultant_length; left out when no class was measured), nca_samples,
+// separation_cv, separation_ratio and compactness_ratio where present, many /
+// medium / few group means where present; with `per_class`, "per_class": one
+// object per class holding only its present values. No NaN or null appears.
+std::string embedding_metrics_json(
+    const EmbeddingMetrics& metrics, bool per_class = false);
 
 // Appends one line (report_json without per-class) to metrics.jsonl.
 void append_metrics_jsonl(
