@@ -1,6 +1,7 @@
 #include "ltcl/eval/evaluate.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -64,22 +65,104 @@ void for_each_batch(
 
 }  // namespace
 
+namespace {
+
+std::vector<data::ShotGroup> groups_of(const std::vector<int64_t>& counts) {
+  return data::shot_groups(counts).group_of_class;
+}
+
+// One pass: confusion, calibration and (keep) the embeddings.
+EmbeddedEval run_eval(
+    models::NetworkImpl& model,
+    const data::Dataset& data,
+    const augment::Recipe& recipe,
+    int64_t batch_size,
+    const std::vector<int64_t>& train_counts,
+    bool keep) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  ConfusionMeter confusion(data.num_classes());
+  CalibrationMeter calib(data.num_classes());
+  EmbeddedEval out;
+  for_each_batch(
+      model, data, recipe, batch_size, [&](const torch::Tensor& x, const torch::Tensor& y) {
+        auto o = model.forward(x);
+        confusion.add(o.logits, y);
+        auto logits = o.logits.to(torch::kCPU, torch::kFloat).contiguous();
+        auto yc = y.contiguous();
+        calib.add_logits(
+            logits.data_ptr<float>(), yc.data_ptr<int64_t>(), yc.size(0));
+        if (!keep) {
+          return;
+        }
+        auto f = o.features.to(torch::kCPU, torch::kFloat).contiguous();
+        out.feature_dim = f.size(1);
+        out.features.insert(
+            out.features.end(), f.data_ptr<float>(),
+            f.data_ptr<float>() + f.numel());
+        if (o.embeddings.defined()) {
+          auto z = o.embeddings.to(torch::kCPU, torch::kFloat).contiguous();
+          out.projection_dim = z.size(1);
+          out.projections.insert(
+              out.projections.end(), z.data_ptr<float>(),
+              z.data_ptr<float>() + z.numel());
+        }
+        out.labels.insert(
+            out.labels.end(), yc.data_ptr<int64_t>(),
+            yc.data_ptr<int64_t>() + yc.numel());
+      });
+  model.train(was_training);
+  out.report = make_report(confusion, train_counts, data.class_names());
+  out.report.calibration = calibration(calib, groups_of(train_counts));
+  return out;
+}
+
+}  // namespace
+
 EvalReport evaluate_model(
     models::NetworkImpl& model,
     const data::Dataset& data,
     const augment::Recipe& recipe,
     int64_t batch_size,
     const std::vector<int64_t>& train_counts) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
-  ConfusionMeter confusion(data.num_classes());
-  for_each_batch(
-      model, data, recipe, batch_size, [&](const torch::Tensor& x, const torch::Tensor& y) {
-        confusion.add(model.forward(x).logits, y);
-      });
-  model.train(was_training);
-  return make_report(confusion, train_counts, data.class_names());
+  return run_eval(model, data, recipe, batch_size, train_counts, false).report;
+}
+
+EmbeddedEval evaluate_with_embeddings(
+    models::NetworkImpl& model,
+    const data::Dataset& data,
+    const augment::Recipe& recipe,
+    int64_t batch_size,
+    const std::vector<int64_t>& train_counts) {
+  return run_eval(model, data, recipe, batch_size, train_counts, true);
+}
+
+std::string embedding_spaces_json(
+    const EmbeddedEval& e,
+    const EmbeddedEval* ref,
+    const std::vector<int64_t>& train_counts,
+    bool per_class) {
+  nlohmann::ordered_json j;
+  const auto C = static_cast<int64_t>(train_counts.size());
+  auto space = [&](const std::vector<float>& v, int64_t dim,
+                   const std::vector<float>* rv) {
+    std::optional<EmbeddingView> reference;
+    if (rv != nullptr && !rv->empty()) {
+      reference.emplace(*rv, ref->labels, dim);
+    }
+    return nlohmann::ordered_json::parse(embedding_metrics_json(
+        embedding_metrics(
+            EmbeddingView(v, e.labels, dim), C, train_counts, {}, reference),
+        per_class));
+  };
+  if (e.projection_dim > 0) {
+    j["projection"] = space(
+        e.projections, e.projection_dim, ref ? &ref->projections : nullptr);
+  }
+  j["feature"] =
+      space(e.features, e.feature_dim, ref ? &ref->features : nullptr);
+  return j.dump();
 }
 
 void write_embeddings_csv(

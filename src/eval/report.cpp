@@ -157,6 +157,10 @@ std::string report_json(
   j["medium_classes"] = r.medium_classes;
   j["few_classes"] = r.few_classes;
   j["samples"] = r.samples;
+  if (r.calibration) {
+    j["calibration"] = nlohmann::ordered_json::parse(
+        calibration_json(*r.calibration));
+  }
   if (per_class) {
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
     for (const auto& c : r.per_class) {

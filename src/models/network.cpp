@@ -14,12 +14,14 @@ NetworkImpl::NetworkImpl(const NetworkOptions& options_) : options(options_) {
 
 void NetworkImpl::reset() {
   const auto& arch = options.arch();
-  if (options.init() != "ldam" && options.init() != "pytorch") {
+  const auto& init = options.init();
+  if (init != "ldam" && init != "ldam_backbone" && init != "pytorch") {
     fail(
-        "Network - init must be 'ldam' or 'pytorch': {{got '{}'}}",
-        options.init());
+        "Network - init must be 'ldam', 'ldam_backbone' or 'pytorch': {{got "
+        "'{}'}}",
+        init);
   }
-  const bool ldam_init = options.init() == "ldam";
+  const bool ldam_init = init != "pytorch";
   if (options.num_classes() < 1) {
     fail(
         "Network - num_classes must be >= 1: {{got {}}}",
@@ -87,6 +89,25 @@ void NetworkImpl::reset() {
         "head_fc",
         PrototypeHead(ProjectionHeadOptions(
             feature_dim_, options.proj_hidden(), options.proj_dim())));
+  }
+  if (init == "ldam") {
+    // LDAM-DRW's scheme applied to the whole model: every linear layer of
+    // the heads Kaiming-normal too (their BatchNorms are 1 / 0 already).
+    torch::NoGradGuard no_grad;
+    std::vector<torch::nn::Module*> heads;
+    if (head) {
+      heads.push_back(head.get());
+    }
+    if (head_fc) {
+      heads.push_back(head_fc.get());
+    }
+    for (auto* m : heads) {
+      for (auto& sub : m->modules(/*include_self=*/false)) {
+        if (auto* lin = sub->as<torch::nn::LinearImpl>()) {
+          torch::nn::init::kaiming_normal_(lin->weight);
+        }
+      }
+    }
   }
 }
 

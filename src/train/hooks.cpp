@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -11,6 +12,8 @@
 #include <torch/torch.h>
 
 #include "ltcl/dist/collectives.h"
+#include "ltcl/data/shot_groups.h"
+#include "ltcl/eval/embedding_metrics.h"
 #include "ltcl/eval/plot.h"
 #include "ltcl/util/progress.h"
 #include "ltcl/util/atomic_file.h"
@@ -141,6 +144,24 @@ std::string selection_label(const std::string& select_on) {
     return "test-selected, as in the papers";
   }
   return "final model (no selection)";
+}
+
+// The `k` leading principal axes of the rows of `x` [N, D] as columns
+// [D, k] (eigenvectors of the covariance, largest eigenvalue first), each
+// signed so that its largest-magnitude entry is positive (deterministic).
+torch::Tensor principal_axes(const torch::Tensor& x, int64_t k) {
+  auto centred = x - x.mean(0, true);
+  auto cov = centred.t().mm(centred) / std::max<int64_t>(1, x.size(0) - 1);
+  auto eig = torch::linalg::eigh(cov, "L");
+  auto vecs = std::get<1>(eig).flip({1}).slice(1, 0, k).clone();
+  for (int64_t j = 0; j < vecs.size(1); ++j) {
+    auto col = vecs.select(1, j);
+    const auto i = col.abs().argmax().item<int64_t>();
+    if (col[i].item<double>() < 0) {
+      col.mul_(-1);
+    }
+  }
+  return vecs;
 }
 
 // One metrics.jsonl / metrics.json object: `split` first, then the report.
@@ -292,8 +313,13 @@ class Reports : public Hook {
     const bool use_best = select_on != "last" && run.state.best_epoch > 0 &&
         run.state.best_epoch != c.schedule.epochs &&
         std::filesystem::exists(run.best);
-    run.report =
-        use_best ? run.evaluate_checkpoint(run.best, "test") : run.last_report;
+    const std::string chosen = use_best ? run.best : std::string();
+    auto test = run.evaluate_embedded(chosen, "test");
+    std::optional<eval::EmbeddedEval> val;
+    if (run.has_val) {
+      val = run.evaluate_embedded(chosen, "val");
+    }
+    run.report = test.report;
     const int64_t selected_epoch =
         use_best ? run.state.best_epoch : c.schedule.epochs;
     eval::Scalars extra = {
@@ -312,10 +338,16 @@ class Reports : public Hook {
     for (auto& [k, v] : j.items()) {
       head[k] = v;
     }
-    if (run.has_val) {
-      const auto val = use_best ? run.evaluate_checkpoint(run.best, "val")
-                                : run.evaluate("val");
-      head["val"] = report_object(val, "val", {}, false);
+    // RCL's embedding claims, measured on the test set with the class
+    // centroids of the validation set (of the test set itself without one),
+    // and on the validation set (docs/metrics.md).
+    head["embedding"] = nlohmann::ordered_json::parse(eval::embedding_spaces_json(
+        test, val ? &*val : nullptr, run.class_counts, /*per_class=*/true));
+    if (val) {
+      auto v = report_object(val->report, "val", {}, false);
+      v["embedding"] = nlohmann::ordered_json::parse(eval::embedding_spaces_json(
+          *val, nullptr, run.class_counts, /*per_class=*/false));
+      head["val"] = v;
     }
     head["last"] = report_object(run.last_report, "test", {}, false);
     const auto& out = run.out;
@@ -331,7 +363,60 @@ class Reports : public Hook {
               "{} on {}: per-class test top-1, {} (epoch {})", c.loss.method,
               c.data.dataset, selection_label(select_on), selected_epoch));
       eval::write_curves((out / "curves.png").string(), run.history);
+      if (run.report.calibration) {
+        eval::write_reliability_plot(
+            (out / "reliability.png").string(), *run.report.calibration,
+            fmt::format(
+                "{} on {}: test reliability, {}", c.loss.method,
+                c.data.dataset, selection_label(select_on)));
+      }
+      write_embedding_plots(run, test);
     }
+  }
+
+ private:
+  // embedding_pca.png (the first two principal components of the test
+  // projections, or of the backbone features without a projection head)
+  // and the TensorBoard-projector files embeddings/test_{vectors,
+  // metadata}.tsv.
+  static void write_embedding_plots(Run& run, const eval::EmbeddedEval& e) {
+    const bool proj = e.projection_dim > 0;
+    const auto& v = proj ? e.projections : e.features;
+    const int64_t dim = proj ? e.projection_dim : e.feature_dim;
+    const auto n = static_cast<int64_t>(e.labels.size());
+    if (n < 3 || dim < 2) {
+      return;
+    }
+    const auto groups = data::shot_groups(run.class_counts).group_of_class;
+    const auto dir = run.out / "embeddings";
+    std::filesystem::create_directories(dir);
+    eval::write_projector_tsv(
+        (dir / "test_vectors.tsv").string(),
+        (dir / "test_metadata.tsv").string(), v.data(), n, dim,
+        e.labels.data(), run.class_names, groups);
+    auto x = torch::from_blob(
+                 const_cast<float*>(v.data()), {n, dim}, torch::kFloat)
+                 .to(torch::kDouble);
+    if (proj) {
+      x = torch::nn::functional::normalize(
+          x, torch::nn::functional::NormalizeFuncOptions().dim(1));
+    }
+    const auto pcs = principal_axes(x, 2);
+    auto p = (x - x.mean(0, true)).mm(pcs).contiguous();
+    std::vector<double> px(static_cast<size_t>(n)), py(static_cast<size_t>(n));
+    auto pa = p.accessor<double, 2>();
+    for (int64_t i = 0; i < n; ++i) {
+      px[static_cast<size_t>(i)] = pa[i][0];
+      py[static_cast<size_t>(i)] = pa[i][1];
+    }
+    const Config& c = run.config;
+    eval::write_scatter_plot(
+        (run.out / "embedding_pca.png").string(), px, py, e.labels,
+        run.class_names, groups,
+        fmt::format(
+            "{} on {}: test {} (PCA), {}", c.loss.method, c.data.dataset,
+            proj ? "projections" : "features",
+            selection_label(c.train.select_on)));
   }
 };
 

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "ltcl/dist/context.h"
+#include "ltcl/eval/evaluate.h"
 #include "ltcl/eval/history.h"
 #include "ltcl/eval/report.h"
 #include "ltcl/train/checkpoint.h"
@@ -61,6 +62,14 @@ struct Run {
       const std::string& checkpoint,
       const std::string& split)>
       evaluate_checkpoint;
+  // The same with every sample's features and projections kept (an empty
+  // checkpoint: the current model).
+  std::function<eval::EmbeddedEval(
+      const std::string& checkpoint,
+      const std::string& split)>
+      evaluate_embedded;
+  std::vector<int64_t> class_counts;  // of the training set
+  std::vector<std::string> class_names;
 };
 
 struct StepInfo {

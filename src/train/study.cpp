@@ -277,11 +277,15 @@ const std::vector<std::pair<std::string, std::string>>& study_metrics() {
       {"last_top1", "/last/top1"},
       {"ece", "/calibration/ece"},
       {"nll", "/calibration/nll"},
-      {"compactness", "/embedding/projection/compactness"},
-      {"margin", "/embedding/projection/margin"},
-      {"margin_few", "/embedding/projection/groups/few/margin"},
-      {"separation_cv", "/embedding/projection/separation_cv"},
-      {"ncm_top1", "/embedding/projection/ncm_accuracy"},
+      {"z_compactness", "/embedding/projection/compactness"},
+      {"z_margin", "/embedding/projection/margin"},
+      {"z_margin_few", "/embedding/projection/few/margin"},
+      {"z_separation_cv", "/embedding/projection/separation_cv"},
+      {"z_ncm", "/embedding/projection/nca"},
+      {"f_compactness", "/embedding/feature/compactness"},
+      {"f_margin", "/embedding/feature/margin"},
+      {"f_margin_few", "/embedding/feature/few/margin"},
+      {"f_ncm", "/embedding/feature/nca"},
   };
   return m;
 }

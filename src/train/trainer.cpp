@@ -414,6 +414,23 @@ void Trainer::State::begin(hooks::Run& run, bool resume) {
     save_checkpoint(path, *model, optimizer.get(), run.state);
   };
   run.evaluate = [this](const std::string& split) { return evaluate(split); };
+  run.evaluate_embedded = [this](
+                              const std::string& path,
+                              const std::string& split) {
+    const data::DatasetPtr& d = split == "val" ? data.val : data.test;
+    if (!d) {
+      fail("Trainer - no {} set to evaluate", split);
+    }
+    if (path.empty()) {
+      return eval::evaluate_with_embeddings(
+          *model, *d, *eval_recipe, config.train.eval_batch_size, counts);
+    }
+    auto saved = load_saved_model(path, device.str());
+    return eval::evaluate_with_embeddings(
+        *saved.model, *d, *eval_recipe, config.train.eval_batch_size, counts);
+  };
+  run.class_counts = counts;
+  run.class_names = data.train->class_names();
   run.has_val = data.val != nullptr;
   run.val_source = data.val_source;
   run.evaluate_checkpoint = [this](

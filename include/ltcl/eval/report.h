@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,9 @@ struct EvalReport {
   std::vector<ClassResult> per_class;
   int64_t num_classes = 0;
   std::vector<int64_t> confusion;  // row-major, row = true class
+  // ECE / NLL / top-5 of the softmax (evaluate_model fills it); written by
+  // report_json as "calibration" when present.
+  std::optional<CalibrationReport> calibration;
 };
 
 // Builds the report; `train_counts` and `class_names` have one entry per

@@ -35,10 +35,13 @@ struct NetworkOptions {
   TORCH_ARG(int64_t, proj_dim) = 128;
   // BCL's head_fc (same shape as the projection head; needs proj_dim > 0).
   TORCH_ARG(bool, prototype_head) = false;
-  // "ldam": Kaiming-normal CIFAR-ResNet convs and linear classifier, BN 1 /
-  // 0 (the LDAM-DRW / BCL code); "pytorch": every layer's PyTorch default.
+  // "ldam": Kaiming-normal weights of every conv and linear layer (CIFAR
+  // ResNet, classifier, projection head, head_fc), BN 1 / 0: LDAM-DRW's
+  // initialisation applied to the whole model. "ldam_backbone": the same
+  // for the CIFAR ResNet and the linear classifier only, the heads keep
+  // PyTorch's default. "pytorch": every layer's PyTorch default.
   // ResNet-50 / ResNeXt-50 keep torchvision's initialisation either way.
-  TORCH_ARG(std::string, init) = "ldam";
+  TORCH_ARG(std::string, init) = "ldam_backbone";
 };
 
 struct NetworkOutput {

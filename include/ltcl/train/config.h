@@ -67,10 +67,10 @@ struct ModelConfig {
   double cosine_scale = 30.0;
   int64_t proj_hidden = 512;
   int64_t proj_dim = 128;
-  // Initialisation: "ldam" (Kaiming-normal convs and linear classifier, BN
-  // 1 / 0: the LDAM-DRW / BCL code's CIFAR ResNets) or "pytorch" (each
-  // layer's PyTorch default). ResNet-50 / ResNeXt-50 keep torchvision's.
-  std::string init = "ldam";
+  // Initialisation (models::NetworkOptions::init): ldam (Kaiming-normal
+  // every conv and linear layer, heads included: LDAM-DRW's scheme on the
+  // whole model), ldam_backbone (backbone and classifier only) or pytorch.
+  std::string init = "ldam_backbone";
 };
 
 // The default loss.method: the registry's first method (plain cross

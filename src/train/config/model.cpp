@@ -29,11 +29,14 @@ void add_model_keys(ConfigSchema& s) {
   s.add(make_key<Str>(
       "model.init",
       LTCL_CONFIG_FIELD(Str, model.init),
-      "Initialisation of the CIFAR ResNets and the linear classifier: ldam "
-      "(Kaiming-normal convs and classifier, BN 1 / 0, as the LDAM-DRW and "
-      "BCL code) or pytorch (each layer's PyTorch default).",
+      "Initialisation: ldam (Kaiming-normal weights of every conv and "
+      "linear layer, projection head and head_fc included; BN 1 / 0: the "
+      "LDAM-DRW scheme on the whole model), ldam_backbone (the same for the "
+      "CIFAR ResNet and the linear classifier only; the heads keep "
+      "PyTorch's default) or pytorch (every layer's default). ResNet-50 / "
+      "ResNeXt-50 keep torchvision's.",
       {},
-      {"ldam", "pytorch"}));
+      {"ldam", "ldam_backbone", "pytorch"}));
   s.add(make_key<Str>(
       "model.classifier",
       LTCL_CONFIG_FIELD(Str, model.classifier),
