@@ -153,7 +153,9 @@ TEST_P(InMemoryTrainer, LearnsAndEvaluatesFromTheCheckpointAlone) {
   auto splits = data();
   ltcl::train::Trainer trainer(cfg, splits);
   auto r = trainer.run(false);
-  EXPECT_GT(r.report.top1, 50.0) << method;
+  // The final model has learnt (the reported, validation-selected one may
+  // be an earlier epoch: 8 validation images select noisily here).
+  EXPECT_GT(r.last_report.top1, 50.0) << method;
   auto m = ltcl::train::load_saved_model(
       (dir / "run" / "last.pt").string(), "cpu");
   // data.validation auto holds out round(0.1 n_c) of each class (at least

@@ -75,9 +75,14 @@ TEST(Trainer, TinyRunWritesEverythingAndBeatsChance) {
     EXPECT_TRUE(fs::exists(dir / "run" / f)) << f;
   }
   auto m = nlohmann::json::parse(read_all(dir / "run" / "metrics.json"));
-  for (const char* k : {"top1", "many", "medium", "few", "per_class"}) {
+  for (const char* k : {"top1", "mean_class", "per_class", "calibration"}) {
     EXPECT_TRUE(m.contains(k)) << k;
   }
+  // A shot group is present exactly when it has classes (never null).
+  for (const std::string g : {"many", "medium", "few"}) {
+    EXPECT_EQ(m.contains(g), m[g + "_classes"].get<int>() > 0) << g;
+  }
+  EXPECT_TRUE(m["embedding"].contains("feature")) << m["embedding"].dump();
   EXPECT_EQ(m["per_class"].size(), 10u);
   EXPECT_EQ(m["samples"].get<int>(), 300);
   // 80 steps of CE on MNIST-LT: well above the 10 % of chance (45 % seen).
