@@ -68,9 +68,15 @@ TEST(DataOpen, BadSpecsThrow) {
   spec.root = tmp.path().string();
   spec.kind = "imagenet";
   expect_error([&] { ltcl::data::open_dataset(spec); }, {"imagenet"});
-  spec.kind = "folder";
+  // CIFAR and IDX have train and test only; folder / list kinds take any
+  // plain split name (val, ...), never a path.
+  spec.kind = "cifar10";
   spec.split = "val";
-  expect_error([&] { ltcl::data::open_dataset(spec); }, {"val"});
+  expect_error(
+      [&] { ltcl::data::open_dataset(spec); }, {"cifar10", "'val'", "train|test"});
+  spec.kind = "folder";
+  spec.split = "../x";
+  expect_error([&] { ltcl::data::open_dataset(spec); }, {"plain name", "../x"});
   spec.split = "train";
   spec.kind = "cifar100";
   expect_error([&] { ltcl::data::open_dataset(spec); }, {tmp.path().string()});

@@ -150,17 +150,18 @@ TEST_P(InMemoryTrainer, LearnsAndEvaluatesFromTheCheckpointAlone) {
   ltcl::test::TempDir dir;
   auto cfg = tiny_config(method, dir / "run", 10);
   cfg.optim.lr = 0.1;
+  // All 72 training images (a 10 % holdout leaves too few for bcl_rcl to
+  // learn this in 10 epochs; selection is tested below).
+  cfg.data.validation = "none";
+  cfg.train.select_on = "last";
   auto splits = data();
   ltcl::train::Trainer trainer(cfg, splits);
   auto r = trainer.run(false);
-  // The final model has learnt (the reported, validation-selected one may
-  // be an earlier epoch: 8 validation images select noisily here).
   EXPECT_GT(r.last_report.top1, 50.0) << method;
+  EXPECT_DOUBLE_EQ(r.report.top1, r.last_report.top1) << method;
   auto m = ltcl::train::load_saved_model(
       (dir / "run" / "last.pt").string(), "cpu");
-  // data.validation auto holds out round(0.1 n_c) of each class (at least
-  // one): 5, 2, 1 of 48, 16, 8.
-  EXPECT_EQ(m.info.class_counts, (std::vector<int64_t>{43, 14, 7}));
+  EXPECT_EQ(m.info.class_counts, (std::vector<int64_t>{48, 16, 8}));
   EXPECT_EQ(m.info.class_names[2], "bottom");
   EXPECT_EQ(m.info.stats.height, kSide);
   auto again = ltcl::eval::evaluate_model(
