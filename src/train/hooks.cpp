@@ -309,12 +309,14 @@ class Reports : public Hook {
   void run_end(Run& run) override {
     const Config& c = run.config;
     const std::string& select_on = c.train.select_on;
-    run.last_report = run.evaluate("test");
     const bool use_best = select_on != "last" && run.state.best_epoch > 0 &&
         run.state.best_epoch != c.schedule.epochs &&
         std::filesystem::exists(run.best);
     const std::string chosen = use_best ? run.best : std::string();
     auto test = run.evaluate_embedded(chosen, "test");
+    // The final model's test report: the pass above when it is the chosen
+    // one, else its own pass.
+    run.last_report = use_best ? run.evaluate("test") : test.report;
     std::optional<eval::EmbeddedEval> val;
     if (run.has_val) {
       val = run.evaluate_embedded(chosen, "val");
