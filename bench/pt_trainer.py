@@ -14,6 +14,8 @@ Choices where METHODS.md (or the brief) leaves room:
 - BCL: projection head on all 3B features (one pass; its BN sees all views), only views 1-2 used
   as anchors; head_fc's BN normalises over the C weight rows (batch statistics in train mode).
 - --init ldam: kaiming_normal_ on every conv and linear weight of the whole model, heads included.
+- --init-from CKPT: start from the parameters of an ltcl checkpoint (a TorchScript archive whose
+  parameters are named model.<module path>), so that both trainers start from the same weights.
 - Weight decay on every parameter (BN, biases, heads).
 - Contrastive: D_i sums over all keys but i (positives included); the class count in w_ik counts
   K itself (anchor i and the prototype included); the mean runs over all anchors, anchors with no
@@ -327,6 +329,33 @@ def init_ldam(model):
             nn.init.zeros_(m.bias)
 
 
+def ltcl_name(name):
+    """This file's parameter name -> the name in an ltcl checkpoint."""
+    parts = name.split(".")
+    if parts[0] == "backbone" and parts[1] == "layers":
+        block = int(parts[2])
+        return "model.backbone.layer%d.%d.%s" % (block // 5 + 1, block % 5, ".".join(parts[3:]))
+    if parts[0] == "fc":
+        return "model.linear." + parts[1]
+    mlp = {"0": "fc1", "1": "bn", "3": "fc2"}
+    if parts[0] == "head":
+        return "model.head.%s.%s" % (mlp[parts[1]], parts[2])
+    if parts[0] == "head_fc":
+        return "model.head_fc.mlp.%s.%s" % (mlp[parts[1]], parts[2])
+    return "model." + name
+
+
+def load_ltcl_parameters(model, path):
+    """Copy every parameter (not the BatchNorm buffers) from an ltcl checkpoint; all must exist."""
+    src = dict(torch.jit.load(path, map_location="cpu").named_parameters())
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            q = src.get(ltcl_name(n))
+            if q is None or q.shape != p.shape:
+                sys.exit("%s: no parameter %s of shape %s" % (path, ltcl_name(n), tuple(p.shape)))
+            p.copy_(q)
+
+
 # ----------------------------------------------------------------------------- losses
 
 def la_ce(logits, y, log_prior, tau=1.0):
@@ -417,6 +446,7 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", choices=["ldam", "pytorch"], default="ldam")
+    ap.add_argument("--init-from", default=None, help="start from an ltcl checkpoint's parameters")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", default=os.path.join(REPO, "..", "shared", "datasets", "cifar10-jpeg"))
     ap.add_argument("--out", default=None)
@@ -459,11 +489,14 @@ def main(argv=None):
     model = Net(num_classes, bcl=bcl)
     if args.init == "ldam":
         init_ldam(model)
+    if args.init_from:
+        load_ltcl_parameters(model, args.init_from)
     n_params = sum(p.numel() for p in model.parameters())
     n_params_cls = sum(p.numel() for p in model.backbone.parameters()) + \
         sum(p.numel() for p in model.fc.parameters())
     print("model: ResNet-32 %d parameters (backbone+fc %d), init %s, threads %d"
-          % (n_params, n_params_cls, args.init, torch.get_num_threads()), flush=True)
+          % (n_params, n_params_cls, args.init_from or args.init, torch.get_num_threads()),
+          flush=True)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=False,
                           weight_decay=args.wd)
     proto_labels = torch.arange(num_classes)

@@ -334,11 +334,27 @@ data::Image render_class_accuracy(
         style.width,
         style.height);
   }
-  cv::Mat m(style.height, style.width, CV_8UC3, kWhite);
   const int left = 56, right = 64, top = 36, bottom = 48;
   const int pw = style.width - left - right;
   const int ph = style.height - top - bottom;
   const int y_axis = top + ph;  // pixel row of 0 %
+  const double slot = static_cast<double>(pw) / C;
+
+  // Class names under the bars, whole and vertical (read bottom to top,
+  // ending at the axis), when a bar slot is at least a line of text wide;
+  // the image grows downwards by the longest name.
+  const double label_scale = 0.35;
+  const int label_h = line_height(label_scale);
+  const bool labels = slot >= label_h;
+  int label_len = 0;
+  if (labels) {
+    for (const auto& row : report.per_class) {
+      label_len = std::max(label_len, text_width(row.name, label_scale));
+    }
+  }
+  const int extra = labels ? label_len + 8 : 0;
+  const int height = style.height + extra;
+  cv::Mat m(height, style.width, CV_8UC3, kWhite);
 
   // Classes by training count, largest first (ties: class index).
   std::vector<int> order(C);
@@ -356,7 +372,6 @@ data::Image render_class_accuracy(
   text(m, "accuracy %", {4, top - 10});
 
   // Bars.
-  const double slot = static_cast<double>(pw) / C;
   const int gap = slot >= 4 ? std::max(1, static_cast<int>(slot * 0.15)) : 0;
   for (int i = 0; i < C; ++i) {
     const auto& row = report.per_class[order[i]];
@@ -368,14 +383,19 @@ data::Image render_class_accuracy(
       cv::rectangle(
           m, {x0, y_axis - h}, {x1, y_axis - 1}, rgb(kBarColor), cv::FILLED);
     }
-    if (C <= 20) {
-      text(
-          m,
-          row.name.substr(0, 8),
-          {(x0 + x1) / 2, y_axis + 14},
-          0.35,
-          kBlack,
-          0);
+    if (labels && label_len > 0) {
+      // Drawn right-aligned in a horizontal strip, then turned a quarter
+      // counter-clockwise: the name's end lands next to the axis.
+      cv::Mat strip(label_h, label_len + 2, CV_8UC3, kWhite);
+      const int w = text_width(row.name, label_scale);
+      cv::putText(
+          strip, row.name, {label_len + 1 - w, label_h - 4}, kFont,
+          label_scale, kBlack, 1, cv::LINE_AA);
+      cv::Mat turned;
+      cv::rotate(strip, turned, cv::ROTATE_90_COUNTERCLOCKWISE);
+      const int cx = left + static_cast<int>(std::lround((i + 0.5) * slot));
+      const int x = std::clamp(cx - label_h / 2, 0, style.width - label_h);
+      turned.copyTo(m(cv::Rect(x, y_axis + 4, turned.cols, turned.rows)));
     }
   }
 
@@ -420,8 +440,9 @@ data::Image render_class_accuracy(
         kFontScale,
         rgb(kCountColor));
   }
-  text(m, "train count", {style.width - right + 2, top - 10}, kFontScale,
-       rgb(kCountColor));
+  // Right-aligned to the image's edge: the margin is narrower than the text.
+  text(m, "train count", {style.width - 4, top - 10}, kFontScale,
+       rgb(kCountColor), 1);
   cv::Point prev;
   for (int i = 0; i < C; ++i) {
     cv::Point p(
@@ -441,19 +462,24 @@ data::Image render_class_accuracy(
   cv::line(m, {left, top}, {left, y_axis}, kBlack, 1);
   cv::line(m, {left + pw, top}, {left + pw, y_axis}, kBlack, 1);
   text(m, title, {style.width / 2, 20}, 0.5, kBlack, 0);
-  text(
-      m,
+  // Shot groups without classes (NaN) are left out, not printed as "nan".
+  std::vector<std::string> groups;
+  for (auto [name, v] : {std::pair<const char*, double>{"many", report.many},
+                         {"medium", report.medium},
+                         {"few", report.few}}) {
+    if (std::isfinite(v)) {
+      groups.push_back(fmt::format("{} {:.1f}", name, v));
+    }
+  }
+  const TextBlock caption = fit_text(
       fmt::format(
-          "classes sorted by training count (top-1 {:.2f} %, many {:.1f} / "
-          "medium {:.1f} / few {:.1f})",
+          "classes sorted by training count (top-1 {:.2f} %{}{})",
           report.top1,
-          report.many,
-          report.medium,
-          report.few),
-      {left + pw / 2, style.height - 10},
-      kFontScale,
-      kBlack,
-      0);
+          groups.empty() ? "" : ", ",
+          fmt::join(groups, " / ")),
+      style.width - 8,
+      kFontScale);
+  draw_block(m, caption, {style.width / 2, height - 10}, kBlack, 0);
   return to_image(m);
 }
 

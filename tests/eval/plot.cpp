@@ -36,6 +36,57 @@ EvalReport report_of(
   return make_report(m, counts);
 }
 
+// Rows below the plot that hold ink (any non-white pixel) in columns
+// [x0, x1).
+int inked_rows_below(const ltcl::data::Image& img, int y0, int x0, int x1) {
+  int rows = 0;
+  for (int y = y0; y < img.height; ++y) {
+    bool ink = false;
+    for (int x = x0; x < x1 && !ink; ++x) {
+      ink = img.at(y, x, 0) != 255 || img.at(y, x, 1) != 255 ||
+          img.at(y, x, 2) != 255;
+    }
+    rows += ink ? 1 : 0;
+  }
+  return rows;
+}
+
+TEST(Plot, ClassNamesAreWholeAndVertical) {
+  const std::vector<double> acc = {90, 50, 10};
+  const std::vector<int64_t> counts = {500, 50, 5};
+  ConfusionMeter m(3);
+  for (int64_t c = 0; c < 3; ++c) {
+    for (int64_t i = 0; i < 20; ++i) {
+      m.add(c, i < std::lround(acc[c] / 5.0) ? c : (c + 1) % 3);
+    }
+  }
+  const std::string long_name = "a_class_name_of_forty_characters_in_all";
+  ASSERT_EQ(long_name.size(), 39u);
+  auto short_img = render_class_accuracy(
+      make_report(m, counts, {"ab", "cd", "ef"}), "t", PlotStyle{600, 400});
+  auto long_img = render_class_accuracy(
+      make_report(m, counts, {"ab", long_name, "ef"}), "t",
+      PlotStyle{600, 400});
+  // The image grows by the longest name (39 characters at ~6 px each), not
+  // a cut at 8 characters.
+  EXPECT_GT(long_img.height - short_img.height, 39 * 5);
+  // The middle bar's slot (plot width 480 / 3 classes) holds ink in as many
+  // rows below the plot as the name is long; its neighbours do not.
+  const int plot_bottom = 400 - 48;
+  const int mid0 = 56 + 160 + 40, mid1 = 56 + 320 - 40;
+  EXPECT_GT(inked_rows_below(long_img, plot_bottom + 4, mid0, mid1), 39 * 5);
+  EXPECT_LT(inked_rows_below(long_img, plot_bottom + 4, 56 + 40, 56 + 120), 40);
+  // Too many classes for a line of text per bar: no names, no growth.
+  std::vector<int64_t> many_counts(200, 10);
+  ConfusionMeter many(200);
+  for (int64_t c = 0; c < 200; ++c) {
+    many.add(c, c);
+  }
+  auto crowded = render_class_accuracy(
+      make_report(many, many_counts), "t", PlotStyle{600, 400});
+  EXPECT_EQ(crowded.height, 400);
+}
+
 TEST(Plot, BarsSortedByCountWithProportionalHeights) {
   // Class i: accuracy, training count (unsorted on purpose).
   const std::vector<double> acc = {40, 100, 20, 80, 60};
@@ -43,7 +94,8 @@ TEST(Plot, BarsSortedByCountWithProportionalHeights) {
   EvalReport r = report_of(acc, counts);
   auto img = render_class_accuracy(r, "test", PlotStyle{600, 400});
   ASSERT_EQ(img.width, 600);
-  ASSERT_EQ(img.height, 400);
+  ASSERT_GT(img.height, 400);  // + the vertical class names "0".."4"
+  ASSERT_LT(img.height, 430);
   ASSERT_EQ(img.channels, 3);
 
   // The bars' bottom row: the lowest row holding bar colour.
@@ -148,7 +200,7 @@ TEST(Plot, WritesReadablePngs) {
   write_class_accuracy_plot(bars, r, "CIFAR-10-LT IF 100");
   auto back = ltcl::data::read_image(bars);
   EXPECT_EQ(back.width, 960);
-  EXPECT_EQ(back.height, 480);
+  EXPECT_GT(back.height, 480);  // + the class names under the bars
   EXPECT_EQ(back.channels, 3);
   auto direct = render_class_accuracy(r, "CIFAR-10-LT IF 100");
   EXPECT_EQ(back.pixels, direct.pixels);  // lossless
