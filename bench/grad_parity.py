@@ -1,19 +1,27 @@
 #!/usr/bin/python3
-"""One BCL / LA step of ltcl against bench/pt_trainer.py on the same weights and the same images.
+"""One training step of ltcl against bench/pt_trainer.py on the same weights and the same images.
 
 Accuracy curves of two trainers differ for many reasons (augmentation draws, batch order,
-initial weights). This check removes all of them: a small folder dataset written as PNG (lossless,
-so both decoders see the same pixels), every view the deterministic "eval" recipe, one batch that
-is the whole training set (so the sampler's order cannot matter), and ltcl's initial weights
-loaded into the PyTorch model. ltcl takes one SGD step twice from the same initial weights w0,
-with lr L and 2L (the first SGD step with momentum moves by lr * (g + wd * w0)), so
-w0 = 2 w_L - w_2L and g = (w_L - w_2L) / L - wd * w0. The PyTorch trainer's model and loss functions
-(bench/pt_trainer.py) then compute the loss and gradient on the same batch.
+initial weights). This check removes all of them: a small CIFAR-10 binary dataset (random
+images by default, or the first images of each class of a CIFAR-10 JPEG folder with --src),
+every view the deterministic "eval" recipe, one batch that is the whole training set (so the
+sampler's order cannot matter), and ltcl's initial weights loaded into the PyTorch model. ltcl
+takes one SGD step twice from the same initial weights w0, with lr L and 2L (the first SGD step
+with momentum moves by lr * (g + wd * w0)), so w0 = 2 w_L - w_2L and
+g = (w_L - w_2L) / L - wd * w0. The PyTorch trainer's model and loss functions
+(bench/pt_trainer.py, written from METHODS.md) then compute the loss and the gradient on the
+same batch in float64.
 
   /usr/bin/python3 bench/grad_parity.py [--method bcl|la] [--ltcl build/ltcl] [--work DIR]
+                                        [--src CIFAR10_JPEG_FOLDER]
 
-Prints the loss parts of both and, per parameter tensor, the relative difference of the gradients
-||g_ltcl - g_pt|| / ||g_pt||; exits 1 when the largest exceeds --tol.
+Prints both losses and, per parameter tensor, ||g_ltcl - g_pt|| / ||g_pt||. Fails (exit 1)
+when a loss differs by more than 1e-5 (relative) or a gradient by more than --tol: ltcl
+computes in float32, where BatchNorm over 3 x 256 images alone moves gradients by up to ~1e-2
+relative (float32 against float64 in PyTorch itself); a missing or wrong gradient path moves
+them by O(1). Tensors whose true gradient is zero (biases of linear layers followed by
+BatchNorm) are compared in absolute terms against the largest gradient. Exit 77 when torch is
+not importable (the CTest skips).
 """
 import argparse
 import json
@@ -21,8 +29,11 @@ import os
 import subprocess
 import sys
 
-import numpy as np
-import torch
+try:
+    import numpy as np
+    import torch
+except ImportError:
+    sys.exit(77)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "bench"))
@@ -32,136 +43,139 @@ import pt_trainer as pt  # noqa: E402
 COUNTS = [96, 60, 36, 22, 14, 9, 7, 5, 4, 3]
 
 
-def write_dataset(src, dst):
-    """PNG copies of the first COUNTS[c] training images of each class (sorted order) + 2 test each."""
-    from PIL import Image
-    if os.path.exists(os.path.join(dst, ".complete")):
-        return
+def images(src, seed):
+    """uint8 [N,32,32,3] training images and labels (COUNTS per class), plus 2 test images a class."""
+    train_y = np.repeat(np.arange(10), COUNTS)
+    test_y = np.repeat(np.arange(10), 2)
+    if src is None:
+        rng = np.random.default_rng(seed)
+        # Smooth random images (a random 8x8 field upsampled), so BatchNorm sees image-like
+        # statistics rather than white noise.
+        def draw(n):
+            low = rng.integers(0, 256, size=(n, 8, 8, 3)).astype(np.float64)
+            up = low.repeat(4, axis=1).repeat(4, axis=2)
+            return np.clip(up + rng.normal(0, 12, size=up.shape), 0, 255).astype(np.uint8)
+        return draw(len(train_y)), train_y, draw(len(test_y)), test_y
+    from PIL import Image  # only for --src
     classes = sorted(os.listdir(os.path.join(src, "train")))
-    for split, per in (("train", COUNTS), ("test", [2] * len(classes))):
+    out = []
+    for split, per in (("train", COUNTS), ("test", [2] * 10)):
+        xs = []
         for c, name in enumerate(classes):
-            files = sorted(os.listdir(os.path.join(src, split, name)))[:per[c]]
-            out = os.path.join(dst, split, name)
-            os.makedirs(out, exist_ok=True)
-            for f in files:
-                img = Image.open(os.path.join(src, split, name, f)).convert("RGB")
-                img.save(os.path.join(out, os.path.splitext(f)[0] + ".png"))
-    open(os.path.join(dst, ".complete"), "w").close()
+            for f in sorted(os.listdir(os.path.join(src, split, name)))[:per[c]]:
+                xs.append(np.asarray(Image.open(os.path.join(src, split, name, f)).convert("RGB")))
+        out.append(np.stack(xs))
+    return out[0], train_y, out[1], test_y
 
 
-def load_folder(root):
-    classes = sorted(os.listdir(os.path.join(root, "train")))
-    xs, ys = [], []
-    from PIL import Image
-    for c, name in enumerate(classes):
-        for f in sorted(os.listdir(os.path.join(root, "train", name))):
-            xs.append(np.asarray(Image.open(os.path.join(root, "train", name, f)).convert("RGB")))
-            ys.append(c)
-    x = torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).float() / 255.0
-    return x, torch.tensor(ys)
+def write_cifar_binary(root, x, y, tx, ty):
+    """CIFAR-10's binary format: records of 1 label byte + 3072 bytes (R, G, B planes)."""
+    os.makedirs(root, exist_ok=True)
+
+    def records(imgs, labels):
+        planes = imgs.transpose(0, 3, 1, 2).reshape(len(imgs), -1)
+        return np.concatenate([labels.astype(np.uint8)[:, None], planes], 1).tobytes()
+    parts = np.array_split(np.arange(len(y)), 5)
+    for b, idx in enumerate(parts, 1):
+        with open(os.path.join(root, "data_batch_%d.bin" % b), "wb") as f:
+            f.write(records(x[idx], y[idx]))
+    with open(os.path.join(root, "test_batch.bin"), "wb") as f:
+        f.write(records(tx, ty))
 
 
 def run_ltcl(ltcl, method, data, out, lr, wd, seed):
     cfg = "configs/cifar10_lt/%s.yaml" % method
     views = "[eval,eval,eval]" if method == "bcl" else "[eval]"
     cmd = [ltcl, "train", "--config", cfg, "--out", out, "--threads", "2", "--set",
-           "data.dataset=folder", "data.root=" + data, "data.normalization=cifar10",
-           "data.profile=none", "data.validation=none", "train.select_on=last",
-           "data.views=" + views, "schedule.epochs=1", "schedule.warmup_epochs=0",
+           "data.dataset=cifar10", "data.root=" + data, "data.profile=none",
+           "data.validation=none", "train.select_on=last", "data.views=" + views,
+           "schedule.epochs=1", "schedule.warmup_epochs=0",
            "optim.batch_size=%d" % sum(COUNTS), "optim.lr=%g" % lr,
            "optim.weight_decay=%g" % wd, "train.seed=%d" % seed, "model.init=ldam",
            "output.plots=false", "data.workers=0"]
-    subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    r = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        sys.exit("ltcl failed (%d):\n%s" % (r.returncode, r.stdout[-3000:]))
     m = torch.jit.load(os.path.join(out, "last.pt"))
-    params = {n[len("model."):]: p.detach().double().clone()
+    params = {n: p.detach().double().clone()
               for n, p in m.named_parameters() if n.startswith("model.")}
     with open(os.path.join(out, "steps.jsonl")) as f:
         step = json.loads(f.readline())
     return params, step
 
 
-def pt_name(n):
-    """ltcl parameter name -> bench/pt_trainer.py's Net name."""
-    parts = n.split(".")
-    if parts[0] == "backbone" and parts[1].startswith("layer"):
-        stage, block = int(parts[1][5:]), int(parts[2])
-        return "backbone.layers.%d.%s" % ((stage - 1) * 5 + block, ".".join(parts[3:]))
-    if parts[0] == "linear":
-        return "fc." + parts[1]
-    head = {"fc1": "0", "bn": "1", "fc2": "3"}
-    if parts[0] == "head":
-        return "head.%s.%s" % (head[parts[1]], parts[2])
-    if parts[0] == "head_fc":
-        return "head_fc.%s.%s" % (head[parts[2]], parts[3])
-    return n
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--method", choices=["bcl", "la"], default="bcl")
-    ap.add_argument("--ltcl", default="build/ltcl")
-    ap.add_argument("--src", default=os.path.join(REPO, "..", "shared", "datasets", "cifar10-jpeg"))
+    ap.add_argument("--ltcl", default=os.path.join(REPO, "build", "ltcl"))
+    ap.add_argument("--src", default=None, help="CIFAR-10 JPEG folder (default: random images)")
     ap.add_argument("--work", default="/tmp/ltcl_grad_parity")
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--wd", type=float, default=5e-4)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--tol", type=float, default=1e-3)
+    ap.add_argument("--tol", type=float, default=2e-2)
     args = ap.parse_args()
     torch.set_num_threads(2)
+    x, y, tx, ty = images(args.src, args.seed)
     data = os.path.join(args.work, "data")
-    write_dataset(args.src, data)
-    w1, step0 = run_ltcl(args.ltcl, args.method, data, os.path.join(args.work, args.method + "_lr1"),
-                         args.lr, args.wd, args.seed)
-    w2, _ = run_ltcl(args.ltcl, args.method, data, os.path.join(args.work, args.method + "_lr2"),
-                     2 * args.lr, args.wd, args.seed)
+    write_cifar_binary(data, x, y, tx, ty)
+    tag = os.path.join(args.work, args.method)
+    w1, step = run_ltcl(args.ltcl, args.method, data, tag + "_lr1", args.lr, args.wd, args.seed)
+    w2, _ = run_ltcl(args.ltcl, args.method, data, tag + "_lr2", 2 * args.lr, args.wd, args.seed)
     w0 = {n: 2 * w1[n] - w2[n] for n in w1}
     g_ltcl = {n: (w1[n] - w2[n]) / args.lr - args.wd * w0[n] for n in w1}
 
     bcl = args.method == "bcl"
     model = pt.Net(10, bcl=bcl).double()
-    state = model.state_dict()
-    loaded = set()
-    for n, p in w0.items():
-        state[pt_name(n)].copy_(p)
-        loaded.add(pt_name(n))
-    missing = [n for n, _ in model.named_parameters() if n not in loaded]
-    if missing:
-        sys.exit("parameters of the PyTorch model not in ltcl's checkpoint: %s" % missing)
+    names = {n: pt.ltcl_name(n) for n, _ in model.named_parameters()}
+    missing = [n for n, ln in names.items() if ln not in w0]
+    if missing or len(names) != len(w0):
+        sys.exit("parameters do not correspond: missing %s; ltcl has %d, PyTorch %d"
+                 % (missing, len(w0), len(names)))
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            p.copy_(w0[names[n]])
     model.train()
-    x, y = load_folder(data)
-    counts = np.bincount(y.numpy(), minlength=10)
-    log_prior = torch.log(torch.from_numpy(counts / counts.sum()))
-    xn = pt.normalise(x.double())
+    xt = torch.from_numpy(x).permute(0, 3, 1, 2).double() / 255.0
+    yt = torch.from_numpy(y)
+    log_prior = torch.log(torch.tensor(COUNTS, dtype=torch.float64) / sum(COUNTS))
+    xn = pt.normalise(xt)
+    ours = {}
     if bcl:
         logits, z, protos = model.forward_bcl(torch.cat([xn, xn, xn], 0))
-        b = y.shape[0]
-        ce = pt.la_ce(logits[:b], y, log_prior)
-        con = pt.bcl_contrastive(z[b:], torch.cat([y, y]), protos, torch.arange(10), 0.1)
+        b = len(y)
+        ce = pt.la_ce(logits[:b], yt, log_prior)
+        con = pt.bcl_contrastive(z[b:], torch.cat([yt, yt]), protos, torch.arange(10), 0.1)
         loss = 2.0 * ce + 0.6 * con
-        print("loss parts   ltcl la_ce %.6f contrastive %.6f | pytorch la_ce %.6f contrastive %.6f"
-              % (step0.get("la_ce", float("nan")), step0.get("contrastive", float("nan")),
-                 ce.item(), con.item()))
+        ours = {"la_ce": ce.item(), "contrastive": con.item()}
     else:
-        logits = model(xn)
-        loss = pt.la_ce(logits, y, log_prior)
-        print("loss   ltcl %s | pytorch %.6f" % (step0, loss.item()))
+        loss = pt.la_ce(model(xn), yt, log_prior)
+        ours = {"la_ce": loss.item()}
     loss.backward()
-    worst = 0.0
+
+    ok = True
+    for k, v in ours.items():
+        rel = abs(step[k] - v) / abs(v)
+        print("loss %-12s ltcl %.7f  PyTorch %.7f  rel %.1e" % (k, step[k], v, rel))
+        ok &= rel <= 1e-5
+    scale = max(p.grad.norm().item() for p in model.parameters())
     rows = []
     for n, p in model.named_parameters():
-        ln = [k for k in w0 if pt_name(k) == n][0]
-        g = p.grad if p.grad is not None else torch.zeros_like(p)
+        g, gl = p.grad, g_ltcl[names[n]]
         den = g.norm().item()
-        rel = (g_ltcl[ln] - g).norm().item() / max(den, 1e-12)
-        rows.append((rel, n, den, g_ltcl[ln].norm().item()))
-        worst = max(worst, rel)
+        diff = (gl - g).norm().item()
+        rel = diff / den if den > 1e-6 * scale else diff / scale
+        rows.append((rel, n, den, gl.norm().item()))
     rows.sort(reverse=True)
-    print("largest relative gradient differences (|g_ltcl - g_pt| / |g_pt|):")
-    for rel, n, den, nl in rows[:15]:
-        print("  %-40s rel %.2e   |g_pt| %.3e  |g_ltcl| %.3e" % (n, rel, den, nl))
-    print("steps.jsonl of the first run:", step0)
-    print("worst %.3e (tol %.1e)" % (worst, args.tol))
-    sys.exit(0 if worst <= args.tol else 1)
+    print("gradients, largest differences first (%d tensors; |g| < 1e-6 * %.3g compared "
+          "against that):" % (len(rows), scale))
+    for rel, n, den, nl in rows[:8]:
+        print("  %-34s rel %.2e  |g_pt| %.3e  |g_ltcl| %.3e" % (n, rel, den, nl))
+    worst = rows[0][0]
+    ok &= worst <= args.tol
+    print("%s: worst gradient difference %.2e (tol %.0e)" % ("ok" if ok else "FAILED", worst,
+                                                             args.tol))
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 #                               pytorch | from_ltcl (pt: start from the
 #                               weights ltcl's ldam init draws for <seed>)
 #   bench/parity.sh ltcl:bcl:0 pt:bcl:0 ltcl:la:1 pt:bcl:0:from_ltcl
+#   (environment: THREADS, default 2; LTCL, the binary, default build/ltcl)
 #
 # Results: runs/parity/<trainer>_<method>_s<seed>_<init>.json (the PyTorch
 # trainer's JSON; ltcl's run folder next to it); the table:
@@ -22,6 +23,7 @@ cd "$(dirname "$0")/.."
 data=${CIFAR10_JPEG:-$(cd .. && pwd)/shared/datasets/cifar10-jpeg}
 out=${PARITY_OUT:-runs/parity}
 threads=${THREADS:-2}
+ltcl=${LTCL:-build/ltcl}
 mkdir -p "$out"
 for run in "$@"; do
   IFS=: read -r trainer method seed init <<<"$run"
@@ -41,14 +43,14 @@ for run in "$@"; do
     # every float32 parameter as it was drawn.
     ckpt="$out/init_${method}_s${seed}"
     if [ ! -e "$ckpt/last.pt" ]; then
-      build/ltcl train --config "configs/cifar10_lt/$method.yaml" \
+      "$ltcl" train --config "configs/cifar10_lt/$method.yaml" \
         --out "$ckpt" --threads "$threads" --set "${ltcl_set[@]}" \
         model.init=ldam schedule.epochs=1 schedule.warmup_epochs=0 \
         train.max_steps_per_epoch=1 optim.lr=1e-12 > "$ckpt.log" 2>&1
     fi
   fi
   if [ "$trainer" = ltcl ]; then
-    build/ltcl train --config "configs/cifar10_lt/$method.yaml" \
+    "$ltcl" train --config "configs/cifar10_lt/$method.yaml" \
       --out "$out/$name" --threads "$threads" --set "${ltcl_set[@]}" \
       train.eval_every=1 "schedule.epochs=$epochs" schedule.warmup_epochs=1 \
       optim.lr=0.15 optim.batch_size=256 optim.weight_decay=0.0005 \
