@@ -89,7 +89,7 @@ def run_ltcl(ltcl, method, data, out, lr, wd, seed):
     cmd = [ltcl, "train", "--config", cfg, "--out", out, "--threads", "2", "--set",
            "data.dataset=cifar10", "data.root=" + data, "data.profile=none",
            "data.validation=none", "train.select_on=last", "data.views=" + views,
-           "schedule.epochs=1", "schedule.warmup_epochs=0",
+           "schedule.kind=cosine", "schedule.epochs=1", "schedule.warmup_epochs=0",
            "optim.batch_size=%d" % sum(COUNTS), "optim.lr=%g" % lr,
            "optim.weight_decay=%g" % wd, "train.seed=%d" % seed, "model.init=ldam",
            "output.plots=false", "data.workers=0"]
@@ -150,7 +150,7 @@ def main():
         ours = {"la_ce": ce.item(), "contrastive": con.item()}
     else:
         loss = pt.la_ce(model(xn), yt, log_prior)
-        ours = {"la_ce": loss.item()}
+        ours = {"total": loss.item()}
     loss.backward()
 
     ok = True
