@@ -1,5 +1,6 @@
 #include "hooks.h"
 
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -211,10 +212,18 @@ class Evaluation : public Hook {
     }
     append_jsonl(
         run, report_object(r, split, extra, false).dump(), rec.epoch + 1);
+    // Shot groups without classes are left out (not "nan").
+    std::string groups;
+    for (auto [name, v] : {std::pair<const char*, double>{"many", r.many},
+                           {"medium", r.medium},
+                           {"few", r.few}}) {
+      if (std::isfinite(v)) {
+        groups += fmt::format("  {} {:.2f}", name, v);
+      }
+    }
     spdlog::info(
-        "eval epoch {} ({}): top-1 {:.2f}  many {:.2f}  medium {:.2f}  few "
-        "{:.2f}",
-        rec.epoch + 1, split, r.top1, r.many, r.medium, r.few);
+        "eval epoch {} ({}): top-1 {:.2f}{}", rec.epoch + 1, split, r.top1,
+        groups);
     if (c.train.select_on != "last" && r.mean_class > run.state.best_metric) {
       run.improved = true;
       run.state.best_metric = r.mean_class;
