@@ -13,7 +13,11 @@ g = (w_L - w_2L) / L - wd * w0. The PyTorch trainer's model and loss functions
 same batch in float64.
 
   /usr/bin/python3 bench/grad_parity.py [--method bcl|la] [--ltcl build/ltcl] [--work DIR]
-                                        [--src CIFAR10_JPEG_FOLDER]
+                                        [--src CIFAR10_JPEG_FOLDER] [--steps N]
+
+--steps N also runs N whole-set steps (momentum 0.9, weight decay, 1 warm-up epoch then cosine,
+lr --steps-lr) in both trainers from the same weights and prints the per-step losses and the
+BatchNorm running statistics' difference at the end (not judged).
 
 Prints both losses and, per parameter tensor, ||g_ltcl - g_pt|| / ||g_pt||. Fails (exit 1)
 when a loss differs by more than 1e-5 (relative) or a gradient by more than --tol: ltcl
@@ -83,25 +87,75 @@ def write_cifar_binary(root, x, y, tx, ty):
         f.write(records(tx, ty))
 
 
-def run_ltcl(ltcl, method, data, out, lr, wd, seed):
+def run_ltcl(ltcl, method, data, out, lr, wd, seed, epochs=1):
+    """ltcl for `epochs` epochs of one whole-set step each (1 warm-up epoch when epochs > 1)."""
     cfg = "configs/cifar10_lt/%s.yaml" % method
     views = "[eval,eval,eval]" if method == "bcl" else "[eval]"
     cmd = [ltcl, "train", "--config", cfg, "--out", out, "--threads", "2", "--set",
            "data.dataset=cifar10", "data.root=" + data, "data.profile=none",
            "data.validation=none", "train.select_on=last", "data.views=" + views,
-           "schedule.kind=cosine", "schedule.epochs=1", "schedule.warmup_epochs=0",
+           "schedule.kind=cosine", "schedule.epochs=%d" % epochs,
+           "schedule.warmup_epochs=%d" % (1 if epochs > 1 else 0),
            "optim.batch_size=%d" % sum(COUNTS), "optim.lr=%g" % lr,
            "optim.weight_decay=%g" % wd, "train.seed=%d" % seed, "model.init=ldam",
-           "output.plots=false", "data.workers=0"]
+           "output.plots=false", "data.workers=0", "train.eval_every=%d" % epochs]
     r = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if r.returncode != 0:
         sys.exit("ltcl failed (%d):\n%s" % (r.returncode, r.stdout[-3000:]))
     m = torch.jit.load(os.path.join(out, "last.pt"))
     params = {n: p.detach().double().clone()
               for n, p in m.named_parameters() if n.startswith("model.")}
+    buffers = {n: b.detach().double().clone()
+               for n, b in m.named_buffers() if n.startswith("model.")}
     with open(os.path.join(out, "steps.jsonl")) as f:
-        step = json.loads(f.readline())
-    return params, step
+        steps = [json.loads(line) for line in f]
+    return params, steps, buffers
+
+
+def loss_parts(model, method, xn, yt, log_prior):
+    """The PyTorch trainer's loss on the whole set, every view the same images."""
+    if method == "bcl":
+        logits, z, protos = model.forward_bcl(torch.cat([xn, xn, xn], 0))
+        b = len(yt)
+        ce = pt.la_ce(logits[:b], yt, log_prior)
+        con = pt.bcl_contrastive(z[b:], torch.cat([yt, yt]), protos, torch.arange(10), 0.1)
+        return 2.0 * ce + 0.6 * con, {"la_ce": ce.item(), "contrastive": con.item()}
+    loss = pt.la_ce(model(xn), yt, log_prior)
+    return loss, {"total": loss.item()}
+
+
+def several_steps(args, data, w0, model, names, xn, yt, log_prior):
+    """N steps (momentum, weight decay, 1 warm-up epoch then cosine) in both trainers."""
+    n = args.steps
+    _, steps, buffers = run_ltcl(args.ltcl, args.method, data,
+                                 os.path.join(args.work, "%s_steps%d" % (args.method, n)),
+                                 args.steps_lr, args.wd, args.seed, epochs=n)
+    with torch.no_grad():
+        for p_name, p in model.named_parameters():
+            p.copy_(w0[names[p_name]])
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=args.steps_lr, momentum=0.9,
+                          weight_decay=args.wd)
+    worst = 0.0
+    for e in range(n):
+        lr = pt.lr_at(args.steps_lr, e, 0, 1, n, 1)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss, ours = loss_parts(model, args.method, xn, yt, log_prior)
+        rel = max(abs(steps[e][k] - v) / abs(v) for k, v in ours.items())
+        worst = max(worst, rel)
+        print("step %d  lr %.5f / %.5f  %s  rel %.1e" % (
+            e + 1, lr, steps[e]["lr"],
+            "  ".join("%s %.5f / %.5f" % (k, v, steps[e][k]) for k, v in ours.items()), rel))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    # BatchNorm running statistics after the N steps (PyTorch's momentum 0.1, unbiased var).
+    ours_b = {pt.ltcl_name(k): v for k, v in model.state_dict().items() if "running" in k}
+    worst_b = max((buffers[k] - v).norm().item() / max(v.norm().item(), 1e-12)
+                  for k, v in ours_b.items())
+    print("losses over %d steps (PyTorch / ltcl): worst relative difference %.1e; BatchNorm "
+          "running statistics: worst %.1e" % (n, worst, worst_b))
 
 
 def main():
@@ -114,19 +168,25 @@ def main():
     ap.add_argument("--wd", type=float, default=5e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tol", type=float, default=2e-2)
+    ap.add_argument("--steps", type=int, default=1,
+                    help="also N whole-set steps in both trainers (printed, not judged: float32 "
+                         "rounding grows with every step)")
+    ap.add_argument("--steps-lr", type=float, default=0.01)
     args = ap.parse_args()
     torch.set_num_threads(2)
     x, y, tx, ty = images(args.src, args.seed)
     data = os.path.join(args.work, "data")
     write_cifar_binary(data, x, y, tx, ty)
     tag = os.path.join(args.work, args.method)
-    w1, step = run_ltcl(args.ltcl, args.method, data, tag + "_lr1", args.lr, args.wd, args.seed)
-    w2, _ = run_ltcl(args.ltcl, args.method, data, tag + "_lr2", 2 * args.lr, args.wd, args.seed)
+    w1, steps, _ = run_ltcl(args.ltcl, args.method, data, tag + "_lr1", args.lr, args.wd,
+                            args.seed)
+    w2, _, _ = run_ltcl(args.ltcl, args.method, data, tag + "_lr2", 2 * args.lr, args.wd,
+                        args.seed)
+    step = steps[0]
     w0 = {n: 2 * w1[n] - w2[n] for n in w1}
     g_ltcl = {n: (w1[n] - w2[n]) / args.lr - args.wd * w0[n] for n in w1}
 
-    bcl = args.method == "bcl"
-    model = pt.Net(10, bcl=bcl).double()
+    model = pt.Net(10, bcl=args.method == "bcl").double()
     names = {n: pt.ltcl_name(n) for n, _ in model.named_parameters()}
     missing = [n for n, ln in names.items() if ln not in w0]
     if missing or len(names) != len(w0):
@@ -140,17 +200,7 @@ def main():
     yt = torch.from_numpy(y)
     log_prior = torch.log(torch.tensor(COUNTS, dtype=torch.float64) / sum(COUNTS))
     xn = pt.normalise(xt)
-    ours = {}
-    if bcl:
-        logits, z, protos = model.forward_bcl(torch.cat([xn, xn, xn], 0))
-        b = len(y)
-        ce = pt.la_ce(logits[:b], yt, log_prior)
-        con = pt.bcl_contrastive(z[b:], torch.cat([yt, yt]), protos, torch.arange(10), 0.1)
-        loss = 2.0 * ce + 0.6 * con
-        ours = {"la_ce": ce.item(), "contrastive": con.item()}
-    else:
-        loss = pt.la_ce(model(xn), yt, log_prior)
-        ours = {"total": loss.item()}
+    loss, ours = loss_parts(model, args.method, xn, yt, log_prior)
     loss.backward()
 
     ok = True
@@ -175,6 +225,9 @@ def main():
     ok &= worst <= args.tol
     print("%s: worst gradient difference %.2e (tol %.0e)" % ("ok" if ok else "FAILED", worst,
                                                              args.tol))
+    if args.steps > 1:
+        several_steps(args, data, w0, pt.Net(10, bcl=args.method == "bcl").double(), names,
+                      xn, yt, log_prior)
     sys.exit(0 if ok else 1)
 
 

@@ -60,8 +60,12 @@ def main(root):
     print("|---|---|---|---|---|")
     for (method, trainer, init), v in sorted(groups.items()):
         mean = sum(v) / len(v)
-        std = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
-        print("| %s | %s | %s | %d | %.2f +- %.2f |" % (method, trainer, init, len(v), mean, std))
+        if len(v) > 1:
+            std = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1))
+            cell = "%.2f +- %.2f" % (mean, std)
+        else:
+            cell = "%.2f (one seed: no spread)" % mean
+        print("| %s | %s | %s | %d | %s |" % (method, trainer, init, len(v), cell))
 
 
 if __name__ == "__main__":
