@@ -11,19 +11,10 @@ std::vector<std::string> read_names_file(const std::string& path) {
   const std::string text = util::read_regular_text(
       path, limits::kMaxTextFileBytes, "read_names_file");
   std::vector<std::string> names;
-  size_t start = 0;
-  size_t number = 0;
-  while (start < text.size()) {
-    size_t nl = text.find('\n', start);
-    if (nl == std::string::npos) {
-      nl = text.size();
-    }
-    const std::string line = text.substr(start, nl - start);
-    start = nl + 1;
-    ++number;
+  util::for_each_line(text, [&](const std::string& line, size_t number) {
     const auto b = line.find_first_not_of(" \t\r\n");
     if (b == std::string::npos) {
-      continue;
+      return;
     }
     if (line.find('\0') != std::string::npos) {
       fail(
@@ -41,7 +32,7 @@ std::vector<std::string> read_names_file(const std::string& path) {
     }
     const auto e = line.find_last_not_of(" \t\r\n");
     names.push_back(line.substr(b, e - b + 1));
-  }
+  });
   return names;
 }
 

@@ -39,19 +39,10 @@ const char* path_problem(const std::string& path) {
 ListFileEntries parse_list_file(
     const std::string& text, const std::string& list_file) {
   ListFileEntries out;
-  size_t start = 0;
-  uint32_t number = 0;
-  while (start < text.size()) {
-    size_t nl = text.find('\n', start);
-    if (nl == std::string::npos) {
-      nl = text.size();
-    }
-    const std::string line = text.substr(start, nl - start);
-    start = nl + 1;
-    ++number;
+  util::for_each_line(text, [&](const std::string& line, size_t number) {
     const auto e = line.find_last_not_of(" \t\r\n");
     if (e == std::string::npos) {
-      continue;  // blank line
+      return;  // blank line
     }
     const auto b = line.find_first_not_of(" \t");
     const auto split = line.find_last_of(" \t", e);
@@ -97,9 +88,9 @@ ListFileEntries parse_list_file(
     }
     out.paths.push_back(std::move(path));
     out.labels.push_back(static_cast<int32_t>(y));
-    out.lines.push_back(number);
+    out.lines.push_back(static_cast<uint32_t>(number));
     out.max_label = std::max(out.max_label, y);
-  }
+  });
   return out;
 }
 

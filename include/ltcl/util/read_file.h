@@ -23,4 +23,20 @@ std::vector<uint8_t> read_regular_file(
 std::string read_regular_text(
     const std::string& path, uint64_t max_bytes, const char* who);
 
+// Calls fn(line, number) for every '\n'-separated line of `text` (numbers
+// 1-based; a last line without '\n' counts; the '\n' is not passed).
+template <typename Fn>
+void for_each_line(const std::string& text, Fn&& fn) {
+  size_t start = 0;
+  size_t number = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) {
+      nl = text.size();
+    }
+    fn(text.substr(start, nl - start), ++number);
+    start = nl + 1;
+  }
+}
+
 }  // namespace ltcl::util

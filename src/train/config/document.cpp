@@ -138,7 +138,7 @@ YAML::Node load_one(
   if (!root.IsDefined() || root.IsNull()) {
     return YAML::Node();
   }
-  Checker check{source};
+  Checker check{source, "", 0};
   if (!check.walk(root, 0)) {
     problems.push_back(check.problem);
     return YAML::Node();
