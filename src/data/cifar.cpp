@@ -4,8 +4,9 @@
 #include <filesystem>
 
 #include "ltcl/data/class_names.h"
-#include "ltcl/data/image_io.h"
 #include "ltcl/util/error.h"
+#include "ltcl/util/limits.h"
+#include "ltcl/util/read_file.h"
 
 namespace ltcl::data {
 
@@ -77,13 +78,52 @@ void check_split(const CifarOptions& options, const char* who) {
 
 }  // namespace
 
-std::shared_ptr<CifarDataset> read_cifar_binary(
-    const std::string& dir, const CifarOptions& options) {
-  check_split(options, "read_cifar_binary");
+void parse_cifar_binary(
+    const uint8_t* bytes,
+    size_t size,
+    const CifarOptions& options,
+    const std::string& path,
+    std::vector<uint8_t>* pixels,
+    std::vector<uint8_t>* labels) {
   const bool c100 = options.variant == CifarVariant::kCifar100;
   const size_t record = c100 ? 3074 : 3073;
   const size_t classes = c100 ? (options.coarse ? 20 : 100) : 10;
   const size_t label_offset = c100 && !options.coarse ? 1 : 0;
+  if (size == 0 || size % record != 0) {
+    fail(
+        "read_cifar_binary - file size is not a whole number of {}-byte "
+        "records: {} {{got {} bytes}}",
+        record,
+        path,
+        size);
+  }
+  const size_t n = size / record;
+  labels->reserve(labels->size() + n);
+  pixels->reserve(pixels->size() + n * CifarDataset::kImageBytes);
+  for (size_t r = 0; r < n; ++r) {
+    const uint8_t* rec = bytes + r * record;
+    const uint8_t y = rec[label_offset];
+    if (y >= classes) {
+      fail(
+          "read_cifar_binary - label out of range in {} record {} (offset "
+          "{}): {{got {}, classes {}}}",
+          path,
+          r,
+          r * record + label_offset,
+          y,
+          classes);
+    }
+    labels->push_back(y);
+    const uint8_t* px = rec + (c100 ? 2 : 1);
+    pixels->insert(pixels->end(), px, px + CifarDataset::kImageBytes);
+  }
+}
+
+std::shared_ptr<CifarDataset> read_cifar_binary(
+    const std::string& dir, const CifarOptions& options) {
+  check_split(options, "read_cifar_binary");
+  const bool c100 = options.variant == CifarVariant::kCifar100;
+  const size_t classes = c100 ? (options.coarse ? 20 : 100) : 10;
   std::vector<std::string> files;
   if (c100) {
     files.push_back(options.split == "train" ? "train.bin" : "test.bin");
@@ -103,35 +143,11 @@ std::shared_ptr<CifarDataset> read_cifar_binary(
     if (!fs::is_regular_file(path)) {
       fail("read_cifar_binary - missing file: {}", path);
     }
-    const std::vector<uint8_t> bytes = read_file_bytes(path);
-    if (bytes.empty() || bytes.size() % record != 0) {
-      fail(
-          "read_cifar_binary - file size is not a whole number of {}-byte "
-          "records: {} {{got {} bytes}}",
-          record,
-          path,
-          bytes.size());
-    }
-    const size_t n = bytes.size() / record;
+    const std::vector<uint8_t> bytes = util::read_regular_file(
+        path, limits::kMaxDataFileBytes, "read_cifar_binary");
     parts.push_back({path, labels.size()});
-    labels.reserve(labels.size() + n);
-    pixels.reserve(pixels.size() + n * CifarDataset::kImageBytes);
-    for (size_t r = 0; r < n; ++r) {
-      const uint8_t* rec = bytes.data() + r * record;
-      const uint8_t y = rec[label_offset];
-      if (y >= classes) {
-        fail(
-            "read_cifar_binary - label out of range in {} record {}: {{got "
-            "{}, classes {}}}",
-            path,
-            r,
-            y,
-            classes);
-      }
-      labels.push_back(y);
-      const uint8_t* px = rec + (c100 ? 2 : 1);
-      pixels.insert(pixels.end(), px, px + CifarDataset::kImageBytes);
-    }
+    parse_cifar_binary(
+        bytes.data(), bytes.size(), options, path, &pixels, &labels);
   }
 
   const std::string names_file =

@@ -6,6 +6,7 @@
 #include "ltcl/data/class_names.h"
 #include "ltcl/data/pickle.h"
 #include "ltcl/util/error.h"
+#include "ltcl/util/printable.h"
 
 namespace ltcl::data {
 
@@ -35,8 +36,23 @@ std::vector<int64_t> int_sequence(
     return out;
   }
   if (v.kind == Kind::kNdarray && v.shape.size() == 1) {
-    const std::string base = v.dtype.substr(v.dtype.find_first_not_of("<|="));
-    const size_t item = base[1] - '0';
+    // The parser only builds arrays of a known dtype ("u1" .. "i8", "b1")
+    // whose data is exactly shape x item bytes; checked again here, since
+    // reading past it would take labels from neighbouring memory.
+    const std::string& base = v.dtype;
+    const size_t item =
+        base.size() == 2 ? static_cast<size_t>(base[1] - '0') : 0;
+    if ((item != 1 && item != 2 && item != 4 && item != 8) ||
+        v.text.size() != static_cast<uint64_t>(v.shape[0]) * item) {
+      fail(
+          "read_cifar_pickle - {}: '{}' is an ndarray of dtype '{}' with {} "
+          "bytes for {} items, expected a 1-d integer array",
+          file,
+          key,
+          printable(v.dtype),
+          v.text.size(),
+          v.shape[0]);
+    }
     const bool is_signed = base[0] == 'i';
     const auto* p = reinterpret_cast<const uint8_t*>(v.text.data());
     for (int64_t k = 0; k < v.shape[0]; ++k) {
@@ -98,6 +114,54 @@ const PickleValue& require(
 
 }  // namespace
 
+void parse_cifar_pickle_batch(
+    const PickleValue& root,
+    const CifarOptions& options,
+    const std::string& path,
+    std::vector<uint8_t>* pixels,
+    std::vector<uint8_t>* labels) {
+  const bool c100 = options.variant == CifarVariant::kCifar100;
+  const size_t classes = c100 ? (options.coarse ? 20 : 100) : 10;
+  const std::string label_key =
+      c100 ? (options.coarse ? "coarse_labels" : "fine_labels") : "labels";
+  const PickleValue& data = require(root, "data", path);
+  if (data.kind != Kind::kNdarray || data.shape.size() != 2 ||
+      data.shape[1] != static_cast<int64_t>(CifarDataset::kImageBytes) ||
+      data.dtype != "u1" ||
+      data.text.size() !=
+          static_cast<uint64_t>(data.shape[0]) * CifarDataset::kImageBytes) {
+    fail(
+        "read_cifar_pickle - {}: 'data' is not a uint8 N x 3072 array "
+        "{{got {} of dtype '{}' with {} dims}}",
+        path,
+        data.kind_name(),
+        printable(data.dtype),
+        data.shape.size());
+  }
+  const auto ys = int_sequence(require(root, label_key, path), path, label_key);
+  if (static_cast<int64_t>(ys.size()) != data.shape[0]) {
+    fail(
+        "read_cifar_pickle - {}: {} labels for {} images",
+        path,
+        ys.size(),
+        data.shape[0]);
+  }
+  for (size_t k = 0; k < ys.size(); ++k) {
+    if (ys[k] < 0 || ys[k] >= static_cast<int64_t>(classes)) {
+      fail(
+          "read_cifar_pickle - label out of range in {} '{}'[{}]: {{got "
+          "{}, classes {}}}",
+          path,
+          label_key,
+          k,
+          ys[k],
+          classes);
+    }
+    labels->push_back(static_cast<uint8_t>(ys[k]));
+  }
+  pixels->insert(pixels->end(), data.text.begin(), data.text.end());
+}
+
 std::shared_ptr<CifarDataset> read_cifar_pickle(
     const std::string& dir, const CifarOptions& options) {
   if (options.split != "train" && options.split != "test") {
@@ -107,8 +171,6 @@ std::shared_ptr<CifarDataset> read_cifar_pickle(
   }
   const bool c100 = options.variant == CifarVariant::kCifar100;
   const size_t classes = c100 ? (options.coarse ? 20 : 100) : 10;
-  const std::string label_key =
-      c100 ? (options.coarse ? "coarse_labels" : "fine_labels") : "labels";
   std::vector<std::string> files;
   if (c100) {
     files.push_back(options.split);
@@ -129,42 +191,8 @@ std::shared_ptr<CifarDataset> read_cifar_pickle(
       fail("read_cifar_pickle - missing file: {}", path);
     }
     const PickleRef root = read_pickle(path);
-    const PickleValue& data = require(*root, "data", path);
-    if (data.kind != Kind::kNdarray || data.shape.size() != 2 ||
-        data.shape[1] != static_cast<int64_t>(CifarDataset::kImageBytes) ||
-        (data.dtype != "u1" && data.dtype != "|u1")) {
-      fail(
-          "read_cifar_pickle - {}: 'data' is not a uint8 N x 3072 array "
-          "{{got {} of dtype '{}' with {} dims}}",
-          path,
-          data.kind_name(),
-          data.dtype,
-          data.shape.size());
-    }
-    const auto ys =
-        int_sequence(require(*root, label_key, path), path, label_key);
-    if (static_cast<int64_t>(ys.size()) != data.shape[0]) {
-      fail(
-          "read_cifar_pickle - {}: {} labels for {} images",
-          path,
-          ys.size(),
-          data.shape[0]);
-    }
     parts.push_back({path, labels.size()});
-    for (size_t k = 0; k < ys.size(); ++k) {
-      if (ys[k] < 0 || ys[k] >= static_cast<int64_t>(classes)) {
-        fail(
-            "read_cifar_pickle - label out of range in {} '{}'[{}]: {{got "
-            "{}, classes {}}}",
-            path,
-            label_key,
-            k,
-            ys[k],
-            classes);
-      }
-      labels.push_back(static_cast<uint8_t>(ys[k]));
-    }
-    pixels.insert(pixels.end(), data.text.begin(), data.text.end());
+    parse_cifar_pickle_batch(*root, options, path, &pixels, &labels);
   }
 
   std::vector<std::string> names = numbered_names(classes);

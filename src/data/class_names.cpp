@@ -1,26 +1,38 @@
 #include "ltcl/data/class_names.h"
 
-#include <fstream>
-
 #include "ltcl/util/error.h"
+#include "ltcl/util/limits.h"
+#include "ltcl/util/printable.h"
+#include "ltcl/util/read_file.h"
 
 namespace ltcl::data {
 
 std::vector<std::string> read_names_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    fail("read_names_file - cannot open file: {}", path);
-  }
+  const std::string text = util::read_regular_text(
+      path, limits::kMaxTextFileBytes, "read_names_file");
   std::vector<std::string> names;
-  std::string line;
-  while (std::getline(in, line)) {
+  util::for_each_line(text, [&](const std::string& line, size_t number) {
     const auto b = line.find_first_not_of(" \t\r\n");
     if (b == std::string::npos) {
-      continue;
+      return;
+    }
+    if (line.find('\0') != std::string::npos) {
+      fail(
+          "read_names_file - NUL byte in a class name: {}:{} {{got '{}'}}",
+          path,
+          number,
+          printable(line));
+    }
+    if (static_cast<int64_t>(names.size()) >= limits::kMaxClasses) {
+      fail(
+          "read_names_file - more than {} class names (the limit): {}:{}",
+          limits::kMaxClasses,
+          path,
+          number);
     }
     const auto e = line.find_last_not_of(" \t\r\n");
     names.push_back(line.substr(b, e - b + 1));
-  }
+  });
   return names;
 }
 

@@ -6,6 +6,8 @@
 
 #include "ltcl/data/image_io.h"
 #include "ltcl/util/error.h"
+#include "ltcl/util/limits.h"
+#include "ltcl/util/read_file.h"
 
 namespace ltcl::data {
 
@@ -44,6 +46,14 @@ FolderDataset::FolderDataset(const std::string& root) : root_(root) {
     fail("FolderDataset - cannot list folder {}: {}", root_, ec.message());
   }
   std::sort(class_names_.begin(), class_names_.end());
+  if (static_cast<int64_t>(class_names_.size()) > limits::kMaxClasses) {
+    fail(
+        "FolderDataset - {} class folders in root {}, more than the limit of "
+        "{}",
+        class_names_.size(),
+        root_,
+        limits::kMaxClasses);
+  }
   if (class_names_.empty()) {
     fail("FolderDataset - no class folders in root: {}", root_);
   }
@@ -56,6 +66,14 @@ FolderDataset::FolderDataset(const std::string& root) : root_(root) {
       std::string name = it->path().filename().string();
       if (name.empty() || name[0] == '.' || !has_image_extension(name)) {
         continue;
+      }
+      // A folder, FIFO or device named like an image is named now rather
+      // than failing (or, for a FIFO, hanging) when it is decoded.
+      if (!it->is_regular_file(ec)) {
+        fail(
+            "FolderDataset - {} is {}, expected a regular image file",
+            it->path().string(),
+            util::file_kind(it->path().string()));
       }
       names.push_back(std::move(name));
     }

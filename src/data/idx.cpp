@@ -5,43 +5,234 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <functional>
 
 #include "ltcl/data/class_names.h"
 #include "ltcl/util/error.h"
+#include "ltcl/util/limits.h"
+#include "ltcl/util/read_file.h"
 
 namespace ltcl::data {
 
 namespace fs = std::filesystem;
 
-std::vector<uint8_t> read_maybe_gzipped(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) {
-    fail("read_maybe_gzipped - cannot open file: {}", path);
+namespace {
+
+bool is_gzip(const uint8_t* p, size_t n) {
+  return n >= 2 && p[0] == 0x1f && p[1] == 0x8b;
+}
+
+// Unpacks one or more gzip members. `allowed(out)` is asked after every
+// chunk how many bytes the output may have in all (the caller's limit, which
+// may tighten once a header is in), so that a bomb is stopped at the size it
+// declared rather than read in full. Anything after the last member that is
+// not another member is refused, with its offset.
+std::vector<uint8_t> gunzip(
+    const uint8_t* p,
+    size_t n,
+    const std::string& name,
+    const std::function<uint64_t(const std::vector<uint8_t>&)>& allowed) {
+  z_stream z{};
+  if (inflateInit2(&z, 15 + 16) != Z_OK) {
+    fail("read_maybe_gzipped - zlib cannot start for {}", name);
   }
-  gzbuffer(f, 1 << 17);
+  struct End {
+    z_stream* z;
+    ~End() {
+      inflateEnd(z);
+    }
+  } end{&z};
   std::vector<uint8_t> out;
-  std::vector<uint8_t> chunk(1 << 20);
+  uint8_t chunk[1 << 16];
+  z.next_in = const_cast<uint8_t*>(p);
+  z.avail_in = static_cast<uInt>(std::min<size_t>(n, UINT32_MAX));
+  size_t fed = z.avail_in;
   while (true) {
-    const int n = gzread(f, chunk.data(), static_cast<unsigned>(chunk.size()));
-    if (n < 0) {
-      int code = 0;
-      const std::string msg = gzerror(f, &code);
-      gzclose(f);
-      fail("read_maybe_gzipped - corrupt or unreadable file {}: {}", path, msg);
+    z.next_out = chunk;
+    z.avail_out = sizeof(chunk);
+    const int rc = inflate(&z, Z_NO_FLUSH);
+    const size_t got = sizeof(chunk) - z.avail_out;
+    const size_t offset = fed - z.avail_in;
+    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+      fail(
+          "read_maybe_gzipped - corrupt gzip stream in {} near offset {}: {}",
+          name,
+          offset,
+          z.msg ? z.msg : "zlib error");
     }
-    if (n == 0) {
-      break;
+    out.insert(out.end(), chunk, chunk + got);
+    const uint64_t limit = allowed(out);
+    if (out.size() > limit) {
+      fail(
+          "read_maybe_gzipped - {} unpacks to more than {} bytes (its "
+          "header's size or the limit), refusing to read on",
+          name,
+          limit);
     }
-    out.insert(out.end(), chunk.data(), chunk.data() + n);
+    if (rc == Z_STREAM_END) {
+      if (offset == n) {
+        return out;
+      }
+      if (!is_gzip(p + offset, n - offset)) {
+        fail(
+            "read_maybe_gzipped - trailing garbage after the gzip stream in "
+            "{} at offset {} ({} bytes), expected the end of the file or "
+            "another gzip member",
+            name,
+            offset,
+            n - offset);
+      }
+      inflateReset(&z);
+      continue;
+    }
+    if (z.avail_in == 0 && fed < n) {
+      const size_t more = std::min<size_t>(n - fed, UINT32_MAX);
+      z.next_in = const_cast<uint8_t*>(p + fed);
+      z.avail_in = static_cast<uInt>(more);
+      fed += more;
+      continue;
+    }
+    if (rc == Z_BUF_ERROR && z.avail_in == 0 && got == 0) {
+      fail(
+          "read_maybe_gzipped - truncated gzip file {}: the stream ends at "
+          "offset {} before its end marker",
+          name,
+          n);
+    }
   }
-  // A truncated gzip stream reads as a short file; gzclose reports it.
-  const int rc = gzclose(f);
-  if (rc != Z_OK && rc != Z_BUF_ERROR) {
+}
+
+uint64_t unpack_limit(size_t packed) {
+  uint64_t ratio_limit = 0;
+  if (__builtin_mul_overflow(
+          static_cast<uint64_t>(packed),
+          limits::kMaxInflateRatio,
+          &ratio_limit)) {
+    ratio_limit = UINT64_MAX - limits::kInflateSlack;
+  }
+  return std::min(
+      limits::kMaxDataFileBytes, ratio_limit + limits::kInflateSlack);
+}
+
+uint32_t be32(const uint8_t* p) {
+  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) |
+         (uint32_t(p[2]) << 8) | uint32_t(p[3]);
+}
+
+// The header of an IDX file of `ndims` unsigned-byte dimensions, once
+// `have` >= 4 + 4 * ndims bytes are in: the dimensions and the file size
+// they declare (header + product), every dimension >= 1, the product
+// overflow-checked and within the limits. Throws naming the file.
+std::pair<std::vector<uint64_t>, uint64_t> idx_header(
+    const uint8_t* bytes, size_t have, int ndims, const std::string& path) {
+  const size_t header = 4 + 4 * static_cast<size_t>(ndims);
+  if (have < 4) {
     fail(
-        "read_maybe_gzipped - cannot read file {}: {{zlib code {}}}", path, rc);
+        "IdxDataset - file too short for an IDX header: {} {{got {} bytes}}",
+        path,
+        have);
   }
-  if (rc == Z_BUF_ERROR) {
-    fail("read_maybe_gzipped - truncated gzip file: {}", path);
+  const uint32_t magic = be32(bytes);
+  const uint32_t want = 0x00000800u | static_cast<uint32_t>(ndims);
+  if (magic != want) {
+    fail(
+        "IdxDataset - bad magic in {}: {{got 0x{:08x}, want 0x{:08x} "
+        "(unsigned bytes, {} dims)}}",
+        path,
+        magic,
+        want,
+        ndims);
+  }
+  if (have < header) {
+    fail(
+        "IdxDataset - truncated IDX header: {} {{got {} bytes, want {}}}",
+        path,
+        have,
+        header);
+  }
+  std::vector<uint64_t> dims;
+  uint64_t payload = 1;
+  uint64_t per_item = 1;
+  for (int d = 0; d < ndims; ++d) {
+    dims.push_back(be32(bytes + 4 + 4 * d));
+    if (dims.back() == 0) {
+      fail(
+          "IdxDataset - dimension {} is 0 in {} (header offset {}), expected "
+          "at least 1",
+          d,
+          path,
+          4 + 4 * d);
+    }
+    if (d > 0) {
+      per_item *= dims.back();  // two 32-bit factors: cannot overflow
+    }
+    if (__builtin_mul_overflow(payload, dims.back(), &payload) ||
+        payload > limits::kMaxDataFileBytes) {
+      fail(
+          "IdxDataset - dimensions of {} declare more than {} bytes "
+          "(the limit on data files)",
+          path,
+          limits::kMaxDataFileBytes);
+    }
+  }
+  if (per_item > limits::kMaxImagePixels) {
+    fail(
+        "IdxDataset - images of {} are {} pixels, more than the limit of {}",
+        path,
+        per_item,
+        limits::kMaxImagePixels);
+  }
+  return {dims, header + payload};
+}
+
+}  // namespace
+
+std::vector<uint8_t> read_maybe_gzipped(const std::string& path) {
+  std::vector<uint8_t> bytes = util::read_regular_file(
+      path, limits::kMaxDataFileBytes, "read_maybe_gzipped");
+  if (!is_gzip(bytes.data(), bytes.size())) {
+    return bytes;
+  }
+  const uint64_t limit = unpack_limit(bytes.size());
+  return gunzip(
+      bytes.data(), bytes.size(), path, [&](const auto&) { return limit; });
+}
+
+IdxArray parse_idx(
+    const uint8_t* bytes, size_t n, int ndims, const std::string& name) {
+  std::vector<uint8_t> unpacked;
+  if (is_gzip(bytes, n)) {
+    const size_t header = 4 + 4 * static_cast<size_t>(ndims);
+    const uint64_t limit = unpack_limit(n);
+    unpacked = gunzip(bytes, n, name, [&](const std::vector<uint8_t>& out) {
+      // Once the header is in, the file may be exactly what it declares.
+      return out.size() < header
+                 ? limit
+                 : std::min(
+                       limit,
+                       idx_header(out.data(), out.size(), ndims, name).second);
+    });
+    bytes = unpacked.data();
+    n = unpacked.size();
+  }
+  auto [dims, size] = idx_header(bytes, n, ndims, name);
+  const size_t header = 4 + 4 * static_cast<size_t>(ndims);
+  if (n != size) {
+    fail(
+        "IdxDataset - count disagrees with file size in {}: {{header says {} "
+        "items ({} payload bytes), file has {} payload bytes}}",
+        name,
+        dims[0],
+        size - header,
+        n - header);
+  }
+  IdxArray out;
+  out.dims = std::move(dims);
+  if (unpacked.empty()) {
+    out.data.assign(bytes + header, bytes + n);
+  } else {
+    unpacked.erase(unpacked.begin(), unpacked.begin() + header);
+    out.data = std::move(unpacked);
   }
   return out;
 }
@@ -61,70 +252,20 @@ const std::vector<std::string>& fashion_mnist_names() {
   return kNames;
 }
 
-namespace {
-
-uint32_t be32(const uint8_t* p) {
-  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) |
-         (uint32_t(p[2]) << 8) | uint32_t(p[3]);
-}
-
-// Checks an IDX header of `ndims` unsigned-byte dimensions and the payload
-// size; returns the dimensions.
-std::vector<uint64_t> check_idx(
-    const std::vector<uint8_t>& bytes, int ndims, const std::string& path) {
-  const size_t header = 4 + 4 * static_cast<size_t>(ndims);
-  if (bytes.size() < 4) {
-    fail(
-        "IdxDataset - file too short for an IDX header: {} {{got {} bytes}}",
-        path,
-        bytes.size());
-  }
-  const uint32_t magic = be32(bytes.data());
-  const uint32_t want = 0x00000800u | static_cast<uint32_t>(ndims);
-  if (magic != want) {
-    fail(
-        "IdxDataset - bad magic in {}: {{got 0x{:08x}, want 0x{:08x} "
-        "(unsigned bytes, {} dims)}}",
-        path,
-        magic,
-        want,
-        ndims);
-  }
-  if (bytes.size() < header) {
-    fail(
-        "IdxDataset - truncated IDX header: {} {{got {} bytes}}",
-        path,
-        bytes.size());
-  }
-  std::vector<uint64_t> dims;
-  uint64_t payload = 1;
-  for (int d = 0; d < ndims; ++d) {
-    dims.push_back(be32(bytes.data() + 4 + 4 * d));
-    payload *= dims.back();
-  }
-  if (bytes.size() - header != payload) {
-    fail(
-        "IdxDataset - count disagrees with file size in {}: {{header says {} "
-        "items ({} payload bytes), file has {} payload bytes}}",
-        path,
-        dims[0],
-        payload,
-        bytes.size() - header);
-  }
-  return dims;
-}
-
-}  // namespace
-
 IdxDataset::IdxDataset(
     const std::string& images_path,
     const std::string& labels_path,
     std::vector<std::string> class_names)
     : images_path_(images_path), class_names_(std::move(class_names)) {
-  std::vector<uint8_t> images = read_maybe_gzipped(images_path);
-  const auto idims = check_idx(images, 3, images_path);
-  std::vector<uint8_t> labels = read_maybe_gzipped(labels_path);
-  const auto ldims = check_idx(labels, 1, labels_path);
+  const auto read = [](const std::string& path, int ndims) {
+    const std::vector<uint8_t> bytes =
+        util::read_regular_file(path, limits::kMaxDataFileBytes, "IdxDataset");
+    return parse_idx(bytes.data(), bytes.size(), ndims, path);
+  };
+  IdxArray images = read(images_path, 3);
+  const auto& idims = images.dims;
+  IdxArray labels = read(labels_path, 1);
+  const auto& ldims = labels.dims;
   if (idims[0] != ldims[0]) {
     fail(
         "IdxDataset - image and label counts differ: {{{} has {}, {} has {}}}",
@@ -135,7 +276,7 @@ IdxDataset::IdxDataset(
   }
   rows_ = static_cast<int>(idims[1]);
   cols_ = static_cast<int>(idims[2]);
-  labels_.assign(labels.begin() + 8, labels.end());
+  labels_ = std::move(labels.data);
   for (size_t i = 0; i < labels_.size(); ++i) {
     if (labels_[i] >= class_names_.size()) {
       fail(
@@ -147,8 +288,7 @@ IdxDataset::IdxDataset(
           class_names_.size());
     }
   }
-  images.erase(images.begin(), images.begin() + 16);
-  pixels_ = std::move(images);
+  pixels_ = std::move(images.data);
 }
 
 int64_t IdxDataset::label(size_t i) const {

@@ -16,14 +16,17 @@
 #include <fstream>
 
 #include "ltcl/util/error.h"
+#include "ltcl/util/limits.h"
+#include "ltcl/util/printable.h"
+#include "ltcl/util/read_file.h"
 
 namespace ltcl::data {
 
 namespace {
 
-// Refuse headers that claim absurd sizes before allocating (a corrupt header
-// must not turn into a multi-GB allocation).
-constexpr uint64_t kMaxPixels = uint64_t(1) << 28;
+// Headers that claim absurd sizes are refused before anything is allocated
+// (a corrupt header must not turn into a multi-GB allocation).
+constexpr uint64_t kMaxPixels = limits::kMaxImagePixels;
 
 // ---------------------------------------------------------------------------
 // JPEG
@@ -60,6 +63,21 @@ bool is_corruption_warning(int code) {
   }
 }
 
+// Called between scans: a progressive JPEG of thousands of tiny scans would
+// otherwise keep the decoder busy for minutes.
+void jpeg_progress(j_common_ptr cinfo) {
+  auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (d->input_scan_number > limits::kMaxJpegScans) {
+    auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+    std::snprintf(
+        err->message,
+        sizeof(err->message),
+        "more than %d scans",
+        limits::kMaxJpegScans);
+    std::longjmp(err->jump, 1);
+  }
+}
+
 void jpeg_emit_message(j_common_ptr cinfo, int msg_level) {
   if (msg_level < 0 && is_corruption_warning(cinfo->err->msg_code)) {
     jpeg_error_exit(cinfo);
@@ -89,8 +107,25 @@ bool jpeg_decode_into(
     return false;
   }
   jpeg_create_decompress(&cinfo);
+  jpeg_progress_mgr progress{};
+  progress.progress_monitor = jpeg_progress;
+  cinfo.progress = &progress;
+  cinfo.mem->max_memory_to_use = limits::kMaxDecoderBytes;
   jpeg_mem_src(&cinfo, bytes, static_cast<unsigned long>(n));
   jpeg_read_header(&cinfo, TRUE);
+  // Before jpeg_start_decompress, which allocates for the whole image.
+  if (cinfo.image_width == 0 || cinfo.image_height == 0 ||
+      uint64_t(cinfo.image_width) * cinfo.image_height > kMaxPixels) {
+    std::snprintf(
+        err->message,
+        sizeof(err->message),
+        "declares %u x %u pixels, expected at most %llu in all",
+        cinfo.image_width,
+        cinfo.image_height,
+        static_cast<unsigned long long>(kMaxPixels));
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
   bool cmyk = false;
   switch (cinfo.jpeg_color_space) {
     case JCS_GRAYSCALE:
@@ -161,7 +196,10 @@ Image decode_jpeg(const uint8_t* bytes, size_t n, const std::string& name) {
   std::vector<uint8_t> cmyk_row;
   JpegError err;
   if (!jpeg_decode_into(bytes, n, &image, &cmyk_row, &err)) {
-    fail("decode_image - corrupt JPEG {}: {{{}}}", name, err.message);
+    fail(
+        "decode_image - corrupt JPEG {}: {{{}}}",
+        name,
+        printable(err.message, 256));
   }
   return image;
 }
@@ -234,9 +272,27 @@ bool png_decode_into(
     std::snprintf(
         err->message,
         sizeof(err->message),
-        "bad dimensions %llu x %llu",
+        "declares %llu x %llu pixels, expected at most %llu in all",
         static_cast<unsigned long long>(width),
-        static_cast<unsigned long long>(height));
+        static_cast<unsigned long long>(height),
+        static_cast<unsigned long long>(kMaxPixels));
+    png_longjmp(png, 1);
+  }
+  // The pixel rows are deflate-compressed inside this file, and deflate
+  // cannot expand more than 1032:1: a small file that declares a big image
+  // is refused here rather than after allocating for it.
+  const uint64_t raw =
+      height * static_cast<uint64_t>(png_get_rowbytes(png, info));
+  if (raw > uint64_t(n) * limits::kMaxInflateRatio + limits::kInflateSlack) {
+    std::snprintf(
+        err->message,
+        sizeof(err->message),
+        "declares %llu x %llu pixels (%llu bytes of rows) but the file has "
+        "only %llu bytes, more than deflate's 1032:1 allows",
+        static_cast<unsigned long long>(width),
+        static_cast<unsigned long long>(height),
+        static_cast<unsigned long long>(raw),
+        static_cast<unsigned long long>(n));
     png_longjmp(png, 1);
   }
   if (depth == 16) {
@@ -248,7 +304,11 @@ bool png_decode_into(
   if (color == PNG_COLOR_TYPE_GRAY && depth < 8) {
     png_set_expand_gray_1_2_4_to_8(png);
   }
-  if (color & PNG_COLOR_MASK_ALPHA) {
+  // Alpha from the file, or from a palette's transparency (tRNS) chunk that
+  // the palette expansion turns into an alpha channel.
+  if ((color & PNG_COLOR_MASK_ALPHA) ||
+      (color == PNG_COLOR_TYPE_PALETTE &&
+       png_get_valid(png, info, PNG_INFO_tRNS))) {
     png_set_strip_alpha(png);
   }
   png_set_interlace_handling(png);
@@ -287,7 +347,10 @@ Image decode_png(const uint8_t* bytes, size_t n, const std::string& name) {
   std::vector<png_bytep> rows;
   PngErrorState err;
   if (!png_decode_into(bytes, n, &image, &rows, &err)) {
-    fail("decode_image - corrupt PNG {}: {{{}}}", name, err.message);
+    fail(
+        "decode_image - corrupt PNG {}: {{{}}}",
+        name,
+        printable(err.message, 256));
   }
   return image;
 }
@@ -356,22 +419,8 @@ Image decode_image(
 }
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) {
-    fail("read_file_bytes - cannot open file: {}", path);
-  }
-  const std::streamoff size = in.tellg();
-  if (size < 0) {
-    fail("read_file_bytes - cannot read file: {}", path);
-  }
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  in.seekg(0);
-  if (size > 0 &&
-      !in.read(
-          reinterpret_cast<char*>(bytes.data()), static_cast<long>(size))) {
-    fail("read_file_bytes - cannot read file: {}", path);
-  }
-  return bytes;
+  return util::read_regular_file(
+      path, limits::kMaxImageFileBytes, "read_file_bytes");
 }
 
 Image read_image(const std::string& path) {

@@ -32,6 +32,17 @@ MultiViewDataset::MultiViewDataset(
   }
 }
 
+namespace {
+
+// The file (or "file#index") of a draw, for messages.
+std::string describe_draw(const data::Dataset& base, const DrawKey& key) {
+  return key.index >= 0 && static_cast<size_t>(key.index) < base.size()
+             ? base.describe(static_cast<size_t>(key.index))
+             : std::string("?");
+}
+
+}  // namespace
+
 data::Example MultiViewDataset::load(size_t index) const {
   if (index >= base_->size()) {
     fail(
@@ -54,19 +65,29 @@ data::Example MultiViewDataset::load(size_t index) const {
 
 std::vector<data::Image> MultiViewDataset::augment(
     const DrawKey& key, int64_t* label) const {
-  data::Example e = load(static_cast<size_t>(key.index));
-  std::vector<data::Image> out;
-  out.reserve(views_.size());
-  for (size_t v = 0; v < views_.size(); ++v) {
-    data::Image im = v + 1 == views_.size() ? std::move(e.image) : e.image;
-    util::Rng rng = view_rng(key, v);
-    views_[v].augment(im, rng);
-    out.push_back(std::move(im));
+  try {
+    data::Example e = load(static_cast<size_t>(key.index));
+    std::vector<data::Image> out;
+    out.reserve(views_.size());
+    for (size_t v = 0; v < views_.size(); ++v) {
+      data::Image im = v + 1 == views_.size() ? std::move(e.image) : e.image;
+      util::Rng rng = view_rng(key, v);
+      views_[v].augment(im, rng);
+      out.push_back(std::move(im));
+    }
+    if (label) {
+      *label = e.label;
+    }
+    return out;
+  } catch (const std::exception& err) {
+    // As fill(): a transform's error ("RandomCrop - crop size 32 larger
+    // than the padded image 9x9") names the sample and its file.
+    fail(
+        "MultiViewDataset - sample {} ({}): {}",
+        key.index,
+        describe_draw(*base_, key),
+        err.what());
   }
-  if (label) {
-    *label = e.label;
-  }
-  return out;
 }
 
 int64_t MultiViewDataset::fill(const DrawKey& key, float* const* outs) const {
@@ -94,11 +115,11 @@ int64_t MultiViewDataset::fill(const DrawKey& key, float* const* outs) const {
     }
     return e.label;
   } catch (const std::exception& err) {
-    std::string where =
-        key.index >= 0 && static_cast<size_t>(key.index) < base_->size()
-            ? base_->describe(static_cast<size_t>(key.index))
-            : std::string("?");
-    fail("MultiViewDataset - sample {} ({}): {}", key.index, where, err.what());
+    fail(
+        "MultiViewDataset - sample {} ({}): {}",
+        key.index,
+        describe_draw(*base_, key),
+        err.what());
   }
 }
 

@@ -15,6 +15,7 @@
 //
 // Both are small (<= 180 MB), so the raw records stay in memory; get(i)
 // converts one record to a 32x32x3 HWC image.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,25 @@ std::shared_ptr<CifarDataset> read_cifar_binary(
 // data_batch_1.. or train/test). Errors name the file (and pickle offset).
 std::shared_ptr<CifarDataset> read_cifar_pickle(
     const std::string& dir, const CifarOptions& options);
+
+// The checked contents of one file, appended to `pixels` (kImageBytes per
+// image) and `labels`; `name` is used in errors. The readers above call
+// these for every file; fuzz/ calls them on arbitrary bytes.
+struct PickleValue;
+void parse_cifar_binary(
+    const uint8_t* bytes,
+    size_t n,
+    const CifarOptions& options,
+    const std::string& name,
+    std::vector<uint8_t>* pixels,
+    std::vector<uint8_t>* labels);
+// `root`: a parsed data batch (dict with 'data' and the labels key).
+void parse_cifar_pickle_batch(
+    const PickleValue& root,
+    const CifarOptions& options,
+    const std::string& name,
+    std::vector<uint8_t>* pixels,
+    std::vector<uint8_t>* labels);
 
 // Finds the CIFAR folder under `root` (root itself, or its
 // cifar-10-batches-bin / cifar-10-batches-py / cifar-100-binary /

@@ -7,6 +7,7 @@
 // and the payload must be exactly count x rows x cols bytes. Both files are
 // small (47 MB for 60k 28x28 images) and held in memory; get(i) copies one
 // rows x cols x 1 image.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -56,8 +57,25 @@ class IdxDataset : public Dataset {
   std::vector<std::string> class_names_;
 };
 
-// Decompresses a gzip file, or reads a plain one (zlib's gz API reads both).
+// Decompresses a gzip file (one or more members, nothing after them), or
+// reads a plain one; at most limits::kMaxDataFileBytes, and at most what
+// deflate's 1032:1 ratio allows for the file's size.
 std::vector<uint8_t> read_maybe_gzipped(const std::string& path);
+
+// One IDX file of unsigned bytes, parsed and checked: `dims` (each >= 1) and
+// the payload (their product in bytes, C order).
+struct IdxArray {
+  std::vector<uint64_t> dims;
+  std::vector<uint8_t> data;
+};
+
+// Parses an IDX file held in memory, gzipped or not, with `ndims`
+// dimensions; `name` is used in errors. The header is checked before the
+// payload is unpacked: a gzip stream may unpack to exactly the size its
+// header declares, a declared size must fit limits::kMaxDataFileBytes, and
+// images at most limits::kMaxImagePixels pixels.
+IdxArray parse_idx(
+    const uint8_t* bytes, size_t n, int ndims, const std::string& name);
 
 // The ten Fashion-MNIST class names, in label order.
 const std::vector<std::string>& fashion_mnist_names();

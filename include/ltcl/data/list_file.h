@@ -10,6 +10,7 @@
 // get(i) only. With `check_files` (the default) every referenced file is
 // checked to exist at open; either way, a file that cannot be read at get()
 // is reported with the list file's name and line.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,18 @@ struct ListFileOptions {
   std::string names_file;   // optional: one class name a line
   bool check_files = true;  // stat every image at open
 };
+
+// The lines of a list file, parsed and checked: a label below
+// limits::kMaxClasses, a path relative to the data root that does not leave
+// it (no absolute path, no ".." part). Errors name the file and the line.
+struct ListFileEntries {
+  std::vector<std::string> paths;
+  std::vector<int32_t> labels;
+  std::vector<uint32_t> lines;  // 1-based
+  int64_t max_label = -1;
+};
+ListFileEntries parse_list_file(
+    const std::string& text, const std::string& list_file);
 
 class ListFileDataset : public Dataset {
  public:

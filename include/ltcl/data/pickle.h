@@ -3,17 +3,26 @@
 // distribution: no Python needed at run time.
 //
 // Supported: protocols 0-4 framing (PROTO, FRAME, STOP), None/bools, ints
-// (BININT*, LONG1, INT), floats (BINFLOAT), strings and bytes (BINSTRING,
-// SHORT_BINSTRING, BINUNICODE, SHORT_BINUNICODE, BINUNICODE8, BINBYTES,
-// SHORT_BINBYTES, BINBYTES8), tuples, lists, dicts, the memo (PUT/GET in
-// their binary forms, MEMOIZE), and these globals:
+// (BININT*, LONG1, and protocol 0's INT / LONG text), floats (BINFLOAT,
+// FLOAT text), strings and bytes (BINSTRING, SHORT_BINSTRING, BINUNICODE,
+// SHORT_BINUNICODE, BINUNICODE8, BINBYTES, SHORT_BINBYTES, BINBYTES8, and
+// protocol 0's quoted STRING and raw-unicode-escape UNICODE), tuples,
+// lists, dicts, the memo (PUT/GET, text and binary, MEMOIZE), and these
+// globals:
 //   numpy.core.multiarray._reconstruct (+ BUILD): an ndarray (C order)
 //   numpy.dtype (+ BUILD): its dtype ('u1', 'i1', '<i2' ... '<i8', '<u2'...)
 //   _codecs.encode(str, 'latin1'): bytes, as Python 3 writes bytes at
 //     protocol 2
 //   __builtin__.bytes() / builtins.bytes(): empty bytes
 // Anything else throws ltcl::Error naming the file, the opcode and its byte
-// offset; so do truncated data and malformed structures.
+// offset; so do truncated data and malformed structures. Hostile input is
+// bounded (util/limits.h): containers nest at most kMaxPickleDepth deep and
+// never in a cycle (a container inside another is frozen), the values hold
+// at most kMaxPickleExpansion x the file's bytes, text is valid UTF-8,
+// flags are bools, a dtype is checked when it is made (dtype strings are
+// stored without their byte-order character: "u1", "i8"), and an array's
+// data is exactly its shape's bytes (overflow-checked). File bytes in a
+// message are escaped (ltcl::printable).
 #include <cstdint>
 #include <memory>
 #include <string>

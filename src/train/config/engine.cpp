@@ -13,10 +13,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -25,6 +23,8 @@
 #include "ltcl/train/config_schema.h"
 #include "ltcl/train/method.h"
 #include "ltcl/util/error.h"
+#include "ltcl/util/printable.h"
+#include "document.h"
 #include "sections.h"
 
 namespace ltcl::train {
@@ -32,19 +32,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kMaxBaseDepth = 8;
-
 std::string node_text(const YAML::Node& node) {
   if (!node.IsDefined() || node.IsNull()) {
     return "nothing";
   }
   if (node.IsScalar()) {
-    return fmt::format("'{}'", node.Scalar());
+    return fmt::format("'{}'", printable(node.Scalar(), 200));
   }
   YAML::Emitter out;
   out << YAML::Flow << node;
   return fmt::format(
-      "a {} {}", node.IsSequence() ? "list" : "mapping", out.c_str());
+      "a {} {}",
+      node.IsSequence() ? "list" : "mapping",
+      printable(out.c_str(), 200));
 }
 
 template <typename T>
@@ -445,152 +445,62 @@ struct Reader {
     add_problem(fmt::format(
         "{}: unknown key '{}'; did you mean '{}'?",
         where,
-        name,
-        closest(name, candidates)));
+        printable(name),
+        // Edit distance costs length x length: no suggestion for a key
+        // longer than any real one.
+        name.size() > 64 ? std::string("?") : closest(name, candidates)));
   }
 
-  void read_file(
-      const fs::path& path,
-      const std::string& included_from,
-      int depth) {
-    std::string key = fs::weakly_canonical(path).string();
-    if (std::find(chain.begin(), chain.end(), key) != chain.end()) {
-      add_problem(fmt::format(
-          "{}: base '{}' includes itself (cycle)",
-          included_from,
-          path.string()));
-      return;
+  // The items of the files (config_doc: bases first) against the schema.
+  void take(config_doc::Document& doc) {
+    for (auto& p : doc.problems) {
+      add_problem(std::move(p));
     }
-    if (depth > kMaxBaseDepth) {
-      add_problem(fmt::format(
-          "{}: base chain deeper than {}", included_from, kMaxBaseDepth));
-      return;
-    }
-    const std::string prefix =
-        included_from.empty() ? "" : included_from + ": ";
-    std::error_code ec;
-    if (fs::exists(path, ec) && !fs::is_regular_file(path, ec)) {
-      add_problem(fmt::format(
-          "{}config '{}' is not a regular file", prefix, path.string()));
-      return;
-    }
-    std::ifstream in(path);
-    if (!in) {
-      add_problem(fmt::format(
-          "{}cannot open config file '{}'", prefix, path.string()));
-      return;
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    chain.push_back(key);
-    read_text(ss.str(), path.string(), path.parent_path(), depth);
-    chain.pop_back();
-  }
-
-  static std::string mark_text(const std::string& source, const YAML::Mark& m) {
-    if (m.is_null()) {
-      return source;
-    }
-    return fmt::format(
-        "{} line {}, column {}", source, m.line + 1, m.column + 1);
-  }
-
-  void read_base(
-      const YAML::Node& b,
-      const std::string& source,
-      const fs::path& base_dir,
-      int depth) {
-    std::vector<YAML::Node> items;
-    if (b.IsScalar()) {
-      items.push_back(b);
-    } else if (b.IsSequence()) {
-      for (const auto& item : b) {
-        items.push_back(item);
-      }
-    }
-    if (items.empty()) {
-      add_problem(fmt::format(
-          "{}: base: expected a file name or a list of file names, got {}",
-          mark_text(source, b.Mark()),
-          node_text(b)));
-      return;
-    }
-    for (const auto& item : items) {
-      std::string where = mark_text(source, item.Mark());
-      if (!item.IsScalar() || item.Scalar().empty()) {
-        add_problem(fmt::format(
-            "{}: base: expected a file name, got {}", where, node_text(item)));
+    const auto sections = config_schema().sections();
+    std::set<std::string> unknown;
+    for (auto& item : doc.items) {
+      const bool known = std::find(
+                             sections.begin(),
+                             sections.end(),
+                             item.section) != sections.end();
+      if (item.key.empty()) {
+        if (!known) {
+          unknown_key(item.section, item.where);
+        } else if (!item.value.IsMap() && !item.value.IsNull()) {
+          add_problem(fmt::format(
+              "{}: section '{}' must be a mapping of keys, got {}",
+              item.where,
+              item.section,
+              node_text(item.value)));
+        }
         continue;
       }
-      fs::path p = item.Scalar();
-      if (p.is_relative()) {
-        p = base_dir / p;
+      if (!known) {
+        continue;  // reported with its section
       }
-      read_file(p, where, depth + 1);
+      const std::string full = item.section + "." + item.key;
+      const ConfigKey* key = config_schema().find(full);
+      if (!key) {
+        unknown_key(full, item.where);
+        continue;
+      }
+      assignments.push_back({key, item.value, item.where});
     }
+  }
+
+  void read_file(const fs::path& path) {
+    config_doc::Document doc;
+    config_doc::Reader(doc).read_file(path);
+    take(doc);
   }
 
   void read_text(
       const std::string& text,
       const std::string& source,
-      const fs::path& base_dir,
-      int depth) {
-    YAML::Node root;
-    try {
-      root = YAML::Load(text);
-    } catch (const YAML::Exception& e) {
-      add_problem(fmt::format(
-          "{}: YAML syntax error: {}", mark_text(source, e.mark), e.msg));
-      return;
-    }
-    if (!root.IsDefined() || root.IsNull()) {
-      return;  // an empty file sets nothing
-    }
-    if (!root.IsMap()) {
-      add_problem(fmt::format(
-          "{}: a config must be a mapping of sections, got {}",
-          mark_text(source, root.Mark()),
-          node_text(root)));
-      return;
-    }
-    // The bases first, so that this file's keys override them.
-    const YAML::Node& croot = root;
-    if (croot["base"]) {
-      read_base(croot["base"], source, base_dir, depth);
-    }
-    const auto sections = config_schema().sections();
-    for (const auto& section : root) {
-      std::string name = section.first.Scalar();
-      std::string where = mark_text(source, section.first.Mark());
-      if (name == "base") {
-        continue;
-      }
-      if (std::find(sections.begin(), sections.end(), name) ==
-          sections.end()) {
-        unknown_key(name, where);
-        continue;
-      }
-      if (!section.second.IsMap()) {
-        if (!section.second.IsNull()) {
-          add_problem(fmt::format(
-              "{}: section '{}' must be a mapping of keys, got {}",
-              where,
-              name,
-              node_text(section.second)));
-        }
-        continue;
-      }
-      for (const auto& item : section.second) {
-        std::string full = name + "." + item.first.Scalar();
-        std::string item_where = mark_text(source, item.first.Mark());
-        const ConfigKey* key = config_schema().find(full);
-        if (!key) {
-          unknown_key(full, item_where);
-          continue;
-        }
-        assignments.push_back({key, item.second, item_where});
-      }
-    }
+      const fs::path& base_dir) {
+    config_doc::Document doc;
+    config_doc::Reader(doc).read_text(text, source, base_dir);
+    take(doc);
   }
 
   void read_override(const std::string& text) {
@@ -607,12 +517,12 @@ struct Reader {
       unknown_key(name, where);
       return;
     }
-    YAML::Node node;
-    try {
-      node = YAML::Load(value);
-    } catch (const YAML::Exception& e) {
-      add_problem(
-          fmt::format("{}: {}: bad YAML value: {}", where, name, e.msg));
+    config_doc::Document doc;
+    YAML::Node node = config_doc::parse_value(value, where, doc);
+    if (!doc.problems.empty()) {
+      for (auto& p : doc.problems) {
+        add_problem(fmt::format("{}: bad YAML value: {}", name, p));
+      }
       return;
     }
     assignments.push_back({key, node, where});
@@ -786,7 +696,7 @@ Config load_config(
     const std::string& path,
     const std::vector<std::string>& overrides) {
   Reader reader;
-  reader.read_file(path, "", 0);
+  reader.read_file(path);
   return finish(reader, overrides, path);
 }
 
@@ -796,7 +706,7 @@ Config parse_config(
     const std::vector<std::string>& overrides,
     const std::string& base_dir) {
   Reader reader;
-  reader.read_text(yaml_text, source_name, base_dir, 0);
+  reader.read_text(yaml_text, source_name, base_dir);
   return finish(reader, overrides, fs::path());
 }
 
