@@ -10,7 +10,8 @@
    views, on the PyTorch trainer's, and on the two mixes.
 2. Evaluation: the checkpoint's parameters and BatchNorm statistics loaded into the PyTorch
    trainer's model, evaluated on the test set with its evaluate(); printed beside the top-1 in
-   the checkpoint's metrics.json.
+   the checkpoint's metrics.json (a fresh copy of the checkpoint: the loss passes of part 1 run
+   BatchNorm in training mode, which moves its running statistics).
 
   /usr/bin/python3 bench/view_parity.py --checkpoint runs/parity/ltcl_bcl_s0_ldam/last.pt \
       [--src ../shared/datasets/cifar10-jpeg] [--ltcl build/ltcl] [--count 2048]
@@ -125,7 +126,8 @@ def main():
 
     te_img, te_lab, _ = pt.load_split(args.src, "test")
     tx = torch.from_numpy(te_img).permute(0, 3, 1, 2).contiguous()
-    ev = pt.evaluate(net, tx, te_lab, counts)
+    # A fresh copy: the training-mode passes above moved the BatchNorm running statistics.
+    ev = pt.evaluate(load_model(args.checkpoint), tx, te_lab, counts)
     print("evaluation of the checkpoint: PyTorch trainer's evaluate() top-1 %.2f; ltcl's "
           "metrics.json top-1 %.2f (%s)" % (ev["top1"], metrics["top1"],
                                             metrics.get("selection", "?")))
