@@ -63,25 +63,21 @@ data::Example MultiViewDataset::load(size_t index) const {
   return e;
 }
 
-std::vector<data::Image> MultiViewDataset::augment(
-    const DrawKey& key, int64_t* label) const {
+int64_t MultiViewDataset::draw(
+    const DrawKey& key,
+    const std::function<void(size_t, data::Image&)>& visit) const {
   try {
     data::Example e = load(static_cast<size_t>(key.index));
-    std::vector<data::Image> out;
-    out.reserve(views_.size());
     for (size_t v = 0; v < views_.size(); ++v) {
       data::Image im = v + 1 == views_.size() ? std::move(e.image) : e.image;
       util::Rng rng = view_rng(key, v);
       views_[v].augment(im, rng);
-      out.push_back(std::move(im));
+      visit(v, im);
     }
-    if (label) {
-      *label = e.label;
-    }
-    return out;
+    return e.label;
   } catch (const std::exception& err) {
-    // As fill(): a transform's error ("RandomCrop - crop size 32 larger
-    // than the padded image 9x9") names the sample and its file.
+    // A transform's error ("RandomCrop - crop size 32 larger than the
+    // padded image 9x9") names the sample and its file.
     fail(
         "MultiViewDataset - sample {} ({}): {}",
         key.index,
@@ -90,37 +86,36 @@ std::vector<data::Image> MultiViewDataset::augment(
   }
 }
 
-int64_t MultiViewDataset::fill(const DrawKey& key, float* const* outs) const {
-  try {
-    data::Example e = load(static_cast<size_t>(key.index));
-    for (size_t v = 0; v < views_.size(); ++v) {
-      const augment::Recipe& r = views_[v];
-      data::Image im = v + 1 == views_.size() ? std::move(e.image) : e.image;
-      util::Rng rng = view_rng(key, v);
-      r.augment(im, rng);
-      if (im.height != r.height || im.width != r.width ||
-          im.channels != r.channels) {
-        fail(
-            "view {} ('{}') came out {}x{}x{}, expected {}x{}x{}",
-            v,
-            r.name,
-            im.height,
-            im.width,
-            im.channels,
-            r.height,
-            r.width,
-            r.channels);
-      }
-      r.normalize.to_chw(im, outs[v]);
-    }
-    return e.label;
-  } catch (const std::exception& err) {
-    fail(
-        "MultiViewDataset - sample {} ({}): {}",
-        key.index,
-        describe_draw(*base_, key),
-        err.what());
+std::vector<data::Image> MultiViewDataset::augment(
+    const DrawKey& key, int64_t* label) const {
+  std::vector<data::Image> out;
+  out.reserve(views_.size());
+  const int64_t y =
+      draw(key, [&](size_t, data::Image& im) { out.push_back(std::move(im)); });
+  if (label) {
+    *label = y;
   }
+  return out;
+}
+
+int64_t MultiViewDataset::fill(const DrawKey& key, float* const* outs) const {
+  return draw(key, [&](size_t v, data::Image& im) {
+    const augment::Recipe& r = views_[v];
+    if (im.height != r.height || im.width != r.width ||
+        im.channels != r.channels) {
+      fail(
+          "view {} ('{}') came out {}x{}x{}, expected {}x{}x{}",
+          v,
+          r.name,
+          im.height,
+          im.width,
+          im.channels,
+          r.height,
+          r.width,
+          r.channels);
+    }
+    r.normalize.to_chw(im, outs[v]);
+  });
 }
 
 }  // namespace ltcl::pipeline

@@ -10,6 +10,7 @@
 // never on which worker thread made them or when; and a sample drawn twice in
 // one epoch (class-balanced sampling) gets independent augmentations.
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "ltcl/augment/recipe.h"
@@ -70,6 +71,12 @@ class MultiViewDataset {
 
  private:
   data::Example load(size_t index) const;
+  // Loads sample key.index and runs view v's recipe on its own copy (the
+  // last view takes the loaded image itself), handing each result to
+  // visit(v, image); an error names the sample and its file. The label.
+  int64_t draw(
+      const DrawKey& key,
+      const std::function<void(size_t, data::Image&)>& visit) const;
 
   data::DatasetPtr base_;
   std::vector<augment::Recipe> views_;
