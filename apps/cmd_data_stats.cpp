@@ -3,8 +3,13 @@
 // `--list` for the selected samples (to diff against a Python pipeline).
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <memory>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -25,7 +30,89 @@ struct StatsArgs {
   data::ShotThresholds thresholds;
   bool json = false;
   bool list = false;
+  bool mean_std = false;
+  int threads = 0;
 };
+
+// Per-channel mean and (population) standard deviation of pixel / 255 over
+// every pixel of every image of `d`, decoded as stored (no resizing). Gray
+// images in an RGB set count in all three channels. Decoding is spread over
+// `threads` threads (0: all cores); sums are exact integers.
+struct ChannelStats {
+  std::vector<double> mean, std;
+  uint64_t pixels = 0;
+};
+ChannelStats channel_stats(const data::Dataset& d, int threads) {
+  const int channels = d.get(0).image.channels == 1 ? 1 : 3;
+  struct Acc {
+    std::array<uint64_t, 3> sum{}, sq{};
+    uint64_t n = 0;
+    std::string error;
+  };
+  const int workers = std::max(
+      1, threads > 0 ? threads
+                     : static_cast<int>(std::thread::hardware_concurrency()));
+  std::vector<Acc> acc(static_cast<size_t>(workers));
+  std::atomic<size_t> next{0};
+  auto work = [&](Acc& a) {
+    try {
+      for (size_t i = next++; i < d.size(); i = next++) {
+        const auto e = d.get(i);
+        const auto& im = e.image;
+        const uint8_t* p = im.data();
+        const size_t plane = static_cast<size_t>(im.height) * im.width;
+        for (size_t k = 0; k < plane; ++k) {
+          for (int c = 0; c < channels; ++c) {
+            const uint64_t v = im.channels == 1 ? p[k] : p[3 * k + c];
+            a.sum[c] += v;
+            a.sq[c] += v * v;
+          }
+        }
+        a.n += plane;
+      }
+    } catch (const std::exception& err) {
+      a.error = err.what();
+      next = d.size();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int w = 1; w < workers; ++w) {
+    pool.emplace_back(work, std::ref(acc[static_cast<size_t>(w)]));
+  }
+  work(acc[0]);
+  for (auto& t : pool) {
+    t.join();
+  }
+  Acc total;
+  for (const auto& a : acc) {
+    if (!a.error.empty()) {
+      fail("data stats --mean-std - {}", a.error);
+    }
+    for (int c = 0; c < 3; ++c) {
+      total.sum[c] += a.sum[c];
+      total.sq[c] += a.sq[c];
+    }
+    total.n += a.n;
+  }
+  ChannelStats s;
+  s.pixels = total.n;
+  for (int c = 0; c < channels; ++c) {
+    const double n = static_cast<double>(total.n);
+    const double m = static_cast<double>(total.sum[c]) / n;
+    const double var = static_cast<double>(total.sq[c]) / n - m * m;
+    s.mean.push_back(m / 255.0);
+    s.std.push_back(std::sqrt(std::max(0.0, var)) / 255.0);
+  }
+  return s;
+}
+
+std::string number_list(const std::vector<double>& v) {
+  std::vector<std::string> items;
+  for (double x : v) {
+    items.push_back(fmt::format("{:.4f}", x));
+  }
+  return "[" + fmt::format("{}", fmt::join(items, ", ")) + "]";
+}
 
 // What --list prints for sample i: the file path for datasets of image
 // files, the index in the original file order for in-memory formats (CIFAR,
@@ -50,6 +137,10 @@ void run_stats(const StatsArgs& args) {
   const auto counts = ds->class_counts();
   const auto groups = data::shot_groups(counts, args.thresholds);
   const auto& names = ds->class_names();
+  ChannelStats cs;
+  if (args.mean_std) {
+    cs = channel_stats(*ds, args.threads);
+  }
 
   if (args.json) {
     nlohmann::json j;
@@ -70,6 +161,11 @@ void run_stats(const StatsArgs& args) {
         {"few", groups.few},
         {"many_above", args.thresholds.many_above},
         {"few_below", args.thresholds.few_below}};
+    if (args.mean_std) {
+      j["mean"] = cs.mean;
+      j["std"] = cs.std;
+      j["pixels"] = cs.pixels;
+    }
     if (args.list) {
       auto samples = nlohmann::json::array();
       for (size_t i = 0; i < ds->size(); ++i) {
@@ -121,6 +217,16 @@ void run_stats(const StatsArgs& args) {
       groups.many,
       groups.medium,
       groups.few);
+  if (args.mean_std) {
+    fmt::print(
+        "pixel / 255 over {} pixels: mean {}  std {}\n"
+        "to train with them: --set data.mean={} data.std={}\n",
+        cs.pixels,
+        number_list(cs.mean),
+        number_list(cs.std),
+        number_list(cs.mean),
+        number_list(cs.std));
+  }
 }
 
 }  // namespace
@@ -154,6 +260,13 @@ void add_data_stats_command(CLI::App& data) {
       args->long_tail.n_max,
       "Balanced per-class count (default: size / classes)");
   cmd->add_flag("--json", args->json, "Print one JSON object");
+  cmd->add_flag(
+      "--mean-std",
+      args->mean_std,
+      "Also compute the per-channel mean / std of pixel / 255 over the "
+      "(selected) images, for data.mean / data.std");
+  cmd->add_option("--threads", args->threads, "Decoding threads (0: all cores)")
+      ->check(CLI::Range(0, 4096));
   cmd->add_flag(
       "--list",
       args->list,

@@ -17,6 +17,7 @@ data:
   dataset: mnist
   root: $mnist
   imbalance_factor: 10
+  profile: exp
   test_per_class: 30
   workers: 1
   views: $views

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "ltcl/data/kinds.h"
 #include "ltcl/util/error.h"
@@ -67,6 +68,24 @@ const std::vector<std::string>& recipe_names() {
   return names;
 }
 
+namespace {
+
+// Resize (shorter side) + CenterCrop to size x size, for images of another
+// size; nothing for those already size x size. Draws no random number.
+Transform fit(int size) {
+  Transform r = resize(size);
+  Transform c = center_crop(size);
+  return [r, c, size](Image& image, Rng& rng) {
+    if (image.height == size && image.width == size) {
+      return;
+    }
+    r(image, rng);
+    c(image, rng);
+  };
+}
+
+}  // namespace
+
 Recipe make_recipe(const std::string& name, const DatasetStats& stats) {
   const auto& names = recipe_names();
   if (std::find(names.begin(), names.end(), name) == names.end()) {
@@ -79,13 +98,15 @@ Recipe make_recipe(const std::string& name, const DatasetStats& stats) {
   if (!large && stats.height != stats.width && name != "eval") {
     fail(
         "make_recipe - recipe '{}' needs square images: {{dataset '{}' is "
-        "{}x{}}}",
+        "{}x{}; set data.image_size}}",
         name,
         stats.name,
         stats.height,
         stats.width);
   }
-  const int size = large ? 224 : stats.height;
+  const int size =
+      stats.image_size > 0 ? stats.image_size : (large ? 224 : stats.height);
+  const bool square = stats.height == stats.width;
   Recipe r{
       name,
       nullptr,
@@ -94,10 +115,12 @@ Recipe make_recipe(const std::string& name, const DatasetStats& stats) {
       size,
       size};
   if (name == "cifar_weak") {
-    r.augment = compose({random_crop(size, 4), random_horizontal_flip(0.5)});
+    r.augment = compose(
+        {fit(size), random_crop(size, 4), random_horizontal_flip(0.5)});
   } else if (name == "cifar_autoaug_cutout") {
     r.augment = compose(
-        {random_crop(size, 4),
+        {fit(size),
+         random_crop(size, 4),
          random_horizontal_flip(0.5),
          auto_augment_cifar10(),
          cutout(1, 16)});
@@ -115,7 +138,10 @@ Recipe make_recipe(const std::string& name, const DatasetStats& stats) {
          rand_augment(2, 10)});
   } else {  // eval
     if (large) {
-      r.augment = compose({resize(256), center_crop(224)});
+      const int side = static_cast<int>(std::lround(size * 256.0 / 224.0));
+      r.augment = compose({resize(side), center_crop(size)});
+    } else if (square) {
+      r.augment = fit(size);
     } else {
       r.augment = [](Image&, Rng&) {};
       r.height = stats.height;

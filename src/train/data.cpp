@@ -228,8 +228,30 @@ DataSplits with_validation(DataSplits given, const DataConfig& c) {
 augment::DatasetStats dataset_stats(
     const DataConfig& c,
     const data::Dataset& d) {
-  return augment::DatasetStats::of(
+  auto s = augment::DatasetStats::of(
       c.normalization.empty() ? c.dataset : c.normalization, d);
+  if (c.image_size > 0) {
+    s.image_size = static_cast<int>(c.image_size);
+    s.height = s.width = s.image_size;
+  }
+  if (!c.mean.empty()) {
+    if (c.mean.size() != 1 && static_cast<int>(c.mean.size()) != s.channels) {
+      fail(
+          "data.mean / data.std - {} values for images of {} channels "
+          "(give 1 or {})",
+          c.mean.size(),
+          s.channels,
+          s.channels);
+    }
+    s.mean.clear();
+    s.std.clear();
+    for (int ch = 0; ch < s.channels; ++ch) {
+      const size_t k = c.mean.size() == 1 ? 0 : static_cast<size_t>(ch);
+      s.mean.push_back(static_cast<float>(c.mean[k]));
+      s.std.push_back(static_cast<float>(c.std[k]));
+    }
+  }
+  return s;
 }
 
 }  // namespace ltcl::train

@@ -21,7 +21,8 @@ std::string ModelInfo::to_json() const {
       {"width", stats.width},
       {"channels", stats.channels},
       {"mean", stats.mean},
-      {"std", stats.std}};
+      {"std", stats.std},
+      {"image_size", stats.image_size}};
   return j.dump();
 }
 
@@ -40,6 +41,8 @@ ModelInfo ModelInfo::from_json(
     m.stats.channels = s.at("channels").get<int>();
     m.stats.mean = s.at("mean").get<std::vector<float>>();
     m.stats.std = s.at("std").get<std::vector<float>>();
+    // Absent in checkpoints written before data.image_size existed.
+    m.stats.image_size = s.value("image_size", 0);
   } catch (const nlohmann::json::exception& e) {
     fail("ModelInfo - {}: malformed model_info: {}", source, e.what());
   }

@@ -157,6 +157,18 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
         "train.select_on: 'val' needs a validation set (data.validation is "
         "none): choose test (test-selected) or last");
   }
+  const auto n_train = static_cast<int64_t>(data.train->size());
+  if (n_train < config.optim.batch_size) {
+    // A small folder of one's own images: one step of every image per
+    // epoch instead of no step at all (the recipe's batch is larger than
+    // the data). Recorded in the resolved config, so a resume agrees.
+    const int64_t b = std::max<int64_t>(world, n_train / world * world);
+    spdlog::warn(
+        "optim.batch_size {} is larger than the {} training images: using "
+        "batches of {} (one step an epoch)",
+        config.optim.batch_size, n_train, b);
+    config.optim.batch_size = b;
+  }
   counts_t = torch::tensor(counts, torch::kLong).to(device);
   const auto stats = dataset_stats(cfg.data, *data.train);
   info.class_counts = counts;

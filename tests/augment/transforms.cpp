@@ -435,6 +435,53 @@ TEST(AugmentRecipe, ShapesFollowTheDataset) {
   EXPECT_EQ(x.pixels, c.pixels);
 }
 
+TEST(AugmentRecipe, OtherSizesAreFittedToTheRecipeSize) {
+  // A folder of mixed sizes: every recipe brings every image to size x size.
+  auto stats = aug::DatasetStats::known("folder", 32, 32, 3);
+  for (const auto& name : aug::recipe_names()) {
+    auto r = aug::make_recipe(name, stats);
+    for (auto [h, w] : {std::pair{20, 20}, {45, 30}, {32, 80}, {7, 9}}) {
+      Image x = random_image(h, w, 3, 5);
+      Rng rng{3};
+      r.augment(x, rng);
+      ASSERT_EQ(x.height, 32) << name << " " << h << "x" << w;
+      ASSERT_EQ(x.width, 32) << name << " " << h << "x" << w;
+    }
+  }
+  // eval: fit = Resize(shorter side 32) + CenterCrop(32), by hand: a 32x64
+  // image keeps its rows and loses 16 columns each side.
+  auto ev = aug::make_recipe("eval", stats);
+  Image wide = random_image(32, 64, 3, 8);
+  Image x = wide;
+  Rng rng{1};
+  ev.augment(x, rng);
+  ASSERT_EQ(x.height, 32);
+  ASSERT_EQ(x.width, 32);
+  for (int y = 0; y < 32; y += 7) {
+    for (int c = 0; c < 3; ++c) {
+      EXPECT_EQ(x.at(y, 0, c), wide.at(y, 16, c));
+      EXPECT_EQ(x.at(y, 31, c), wide.at(y, 47, c));
+    }
+  }
+  // An explicit image_size: small images come out that size, larger ones
+  // take the ImageNet rules scaled (Resize(size * 256 / 224), CenterCrop).
+  auto small = aug::DatasetStats::known("folder", 48, 48, 3);
+  small.image_size = 48;
+  auto r48 = aug::make_recipe("cifar_weak", small);
+  EXPECT_EQ(r48.height, 48);
+  Image y = random_image(100, 70, 3, 9);
+  r48.augment(y, rng);
+  EXPECT_EQ(y.height, 48);
+  auto big = aug::DatasetStats::known("folder", 112, 112, 3);
+  big.image_size = 112;
+  auto e112 = aug::make_recipe("eval", big);
+  EXPECT_EQ(e112.width, 112);
+  Image z = random_image(300, 200, 3, 10);
+  e112.augment(z, rng);
+  EXPECT_EQ(z.height, 112);
+  EXPECT_EQ(z.width, 112);
+}
+
 TEST(AugmentBadOptions, RejectedWithClearMessages) {
   expect_error([] { aug::random_crop(-3); }, {"RandomCrop - size"});
   expect_error([] { aug::random_crop(32, -1); }, {"padding"});

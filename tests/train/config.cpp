@@ -544,3 +544,87 @@ TEST(Config, CodeBuiltConfigEqualsYaml) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Config, UserDataKeys) {
+  // The default uses the training set as it is; benchmark recipes ask.
+  Config d = parse_config("loss: {method: ce}\n", "d.yaml");
+  EXPECT_EQ(d.data.profile, "none");
+  EXPECT_TRUE(d.data.mean.empty());
+  EXPECT_EQ(d.data.image_size, 0);
+  Config c = parse_config(
+      "data:\n"
+      "  dataset: folder\n"
+      "  mean: [0.4, 0.5, 0.6]\n"
+      "  std: [0.2, 0.25, 0.3]\n"
+      "  image_size: 48\n",
+      "u.yaml");
+  EXPECT_EQ(c.data.mean, (std::vector<double>{0.4, 0.5, 0.6}));
+  EXPECT_EQ(c.data.std, (std::vector<double>{0.2, 0.25, 0.3}));
+  EXPECT_EQ(c.data.image_size, 48);
+  // Round trip through the resolved YAML.
+  Config r = parse_config(to_yaml(c), "resolved");
+  EXPECT_EQ(r.data.mean, c.data.mean);
+  EXPECT_EQ(r.data.std, c.data.std);
+  std::string msg = error_of([] {
+    parse_config(
+        "data:\n"
+        "  mean: [0.5, 0.5]\n"
+        "  std: [0.25]\n"
+        "  image_size: 5\n",
+        "bad.yaml");
+  });
+  EXPECT_NE(msg.find("data.mean: data.mean has 2 values but data.std 1"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("data.image_size: must be 0 or in [8, 4096], got 5"),
+            std::string::npos)
+      << msg;
+  msg = error_of([] {
+    parse_config("data:\n  mean: 0.5\n  std: [0, 0, 0]\n", "bad.yaml");
+  });
+  EXPECT_NE(msg.find("data.mean"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("expected a list of numbers"), std::string::npos) << msg;
+  msg = error_of([] {
+    parse_config("data:\n  mean: [0.5]\n  std: [0]\n", "bad.yaml");
+  });
+  EXPECT_NE(msg.find("data.std: values must be in [1e-6, 10]: got 0"),
+            std::string::npos)
+      << msg;
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Config, ValuesThatSizeThreadsMemoryOrTimeAreBounded) {
+  // Each of these once hung or ended in an internal error / a huge
+  // allocation (issue 12); now every one is named, all in one message.
+  std::string msg = error_of([] {
+    parse_config(
+        "data: {workers: 100000}\n"
+        "model: {proj_hidden: 1000000000}\n"
+        "optim: {weight_decay: 1.0e+308, batch_size: 100000000}\n"
+        "train: {threads: 100000, eval_batch_size: 0}\n"
+        "dist: {timeout_s: 1.0e+300}\n",
+        "huge.yaml");
+  });
+  for (const char* want :
+       {"data.workers: must be in [0, 256], got 100000",
+        "model.proj_hidden: must be in [1, 65536], got 1000000000",
+        "optim.weight_decay: must be in [0, 1], got 1e+308",
+        "optim.batch_size: must be in [1, 1048576], got 100000000",
+        "train.threads: must be in [0, 1024], got 100000",
+        "train.eval_batch_size: must be in [1, 1048576], got 0",
+        "dist.timeout_s: must be in (0, 604800], got 1e+300"}) {
+    EXPECT_NE(msg.find(want), std::string::npos) << want << "\n" << msg;
+  }
+  // The limits themselves are accepted.
+  EXPECT_NO_THROW(parse_config(
+      "data: {workers: 256}\ntrain: {threads: 1024}\n"
+      "dist: {timeout_s: 604800}\n",
+      "edge.yaml"));
+}
+
+}  // namespace

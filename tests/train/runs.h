@@ -55,6 +55,7 @@ inline void write_tiny_config(
                       << mnist.string()
                       << "\n"
                          "  imbalance_factor: 10\n"
+                         "  profile: exp\n"
                          "  test_per_class: 30\n"
                          "  workers: 1\n"
                          "  views: "

@@ -31,6 +31,7 @@ fs::path tiny_config(const ltcl::test::TempDir& dir, const fs::path& mnist,
                       "  dataset: mnist\n"
                       "  root: " << mnist.string() << "\n"
                       "  imbalance_factor: 10\n"
+                      "  profile: exp\n"
                       "  test_per_class: 30\n"
                       "  workers: 1\n"
                       "  views: [cifar_weak]\n"

@@ -22,6 +22,11 @@ struct DatasetStats {
   int channels = 3;
   std::vector<float> mean;  // one entry per channel
   std::vector<float> std;
+  // The recipes' output side when set (data.image_size; height and width
+  // then equal it too): images of another size are first resized (shorter
+  // side) and centre-cropped to it. 0: 224 for ImageNet-sized data, else the
+  // images' own size.
+  int image_size = 0;
 
   // The normalisation constants of a dataset kind or alias
   // (data::normalization_of: CIFAR-10/100, ImageNet (also imagenet_lt,
@@ -60,9 +65,15 @@ const std::vector<std::string>& recipe_names();
 //                         + ColorJitter(0.4, 0.4, 0.4) + RandAugment(2, 10)
 //   eval                  normalise only (small images); Resize(256) +
 //                         CenterCrop(224) for ImageNet-sized ones
-// size = the dataset's image size for small images (crops keep the shape;
-// images must be square), 224 for ImageNet-sized ones. An unknown name throws
-// ltcl::Error listing the valid ones.
+//                         (Resize(size * 256 / 224) + CenterCrop(size) for
+//                         another image_size)
+// size = stats.image_size when set, else the dataset's image size for small
+// images (crops keep the shape; images must be square), 224 for
+// ImageNet-sized ones. For small images, cifar_weak, cifar_autoaug_cutout
+// and eval first fit an image of another size to size x size (Resize of the
+// shorter side, CenterCrop; nothing for images already that size), so
+// folders of mixed sizes work. An unknown name throws ltcl::Error listing
+// the valid ones.
 Recipe make_recipe(const std::string& name, const DatasetStats& stats);
 
 // Splits "a,b,c" into names (empty entries rejected).

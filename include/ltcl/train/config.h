@@ -37,7 +37,9 @@ struct DataConfig {
   std::string train_list;  // list files ("path label" lines), kind `list`
   std::string test_list;
   double imbalance_factor = 100.0;  // n_max / n_min; 1 = keep balanced
-  std::string profile = "exp";  // exp | step | none
+  // exp | step | none. None by default: a user's folder or list is used as
+  // it is; the benchmark recipes (configs/<dataset>_lt/) ask for exp.
+  std::string profile = "none";
   int64_t n_max = 0;  // head-class count; 0 = the balanced set's count
   int64_t seed = 0;  // seed of the long-tailed selection
   int64_t test_per_class = 0;  // 0 = the whole test set (else first k)
@@ -48,6 +50,14 @@ struct DataConfig {
   // fashion_mnist, ...; empty: those of data.dataset's kind), e.g. cifar10
   // for CIFAR-10 read as a JPEG folder.
   std::string normalization;
+  // Explicit per-channel mean / std (1 or C entries each, both or neither;
+  // `ltcl data stats --mean-std` computes them); empty: `normalization`'s.
+  std::vector<double> mean;
+  std::vector<double> std;
+  // Side of the square images the recipes produce (0: the data's own size,
+  // 224 for ImageNet-sized images); images of another size are resized and
+  // centre-cropped to it first (augment/recipe.h).
+  int64_t image_size = 0;
   std::string sampler = "random";  // random | class_balanced | sqrt
   bool cache = true;  // keep decoded images in memory
   int64_t workers = 2;  // loader threads

@@ -66,6 +66,9 @@ ConfigKey make_key(
     Check<T> check = {},
     std::vector<std::string> choices = {});
 
+extern template ConfigKey make_key<std::vector<double>>(
+    std::string, Field<std::vector<double>>, std::string,
+    Check<std::vector<double>>, std::vector<std::string>);
 extern template ConfigKey make_key<double>(
     std::string, Field<double>, std::string, Check<double>,
     std::vector<std::string>);

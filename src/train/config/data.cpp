@@ -102,6 +102,61 @@ void add_data_keys(ConfigSchema& s) {
             "imagenet, mnist, fashion_mnist)",
             v);
       })));
+  s.add(make_key<std::vector<double>>(
+      "data.mean",
+      LTCL_CONFIG_FIELD(std::vector<double>, data.mean),
+      "Per-channel mean of pixel / 255 (1 or C values; with data.std; "
+      "empty: data.normalization's). `ltcl data stats --mean-std` "
+      "computes it.",
+      Check<std::vector<double>>([](const std::vector<double>& v,
+                                    const Config& c) {
+        if (v.size() > 3) {
+          return fmt::format("needs 1 or 3 values, got {}", v.size());
+        }
+        if (v.size() != c.data.std.size()) {
+          return fmt::format(
+              "data.mean has {} values but data.std {} (set both, with the "
+              "same count)",
+              v.size(),
+              c.data.std.size());
+        }
+        for (double x : v) {
+          if (x < -1 || x > 2) {
+            return fmt::format(
+                "values are means of pixel / 255, expected in [0, 1]: got {}",
+                x);
+          }
+        }
+        return std::string();
+      })));
+  s.add(make_key<std::vector<double>>(
+      "data.std",
+      LTCL_CONFIG_FIELD(std::vector<double>, data.std),
+      "Per-channel standard deviation of pixel / 255 (1 or C values > 0; "
+      "with data.mean).",
+      Check<std::vector<double>>([](const std::vector<double>& v,
+                                    const Config&) {
+        if (v.size() > 3) {
+          return fmt::format("needs 1 or 3 values, got {}", v.size());
+        }
+        for (double x : v) {
+          if (!(x >= 1e-6) || x > 10) {
+            return fmt::format("values must be in [1e-6, 10]: got {}", x);
+          }
+        }
+        return std::string();
+      })));
+  s.add(make_key<int64_t>(
+      "data.image_size",
+      LTCL_CONFIG_FIELD(int64_t, data.image_size),
+      "Side of the square images the recipes produce (0: the data's own "
+      "size, 224 for ImageNet-sized images); images of another size are "
+      "resized (shorter side) and centre-cropped to it first.",
+      Check<int64_t>([](const int64_t& v, const Config&) {
+        return v == 0 || (v >= 8 && v <= 4096)
+            ? std::string()
+            : fmt::format("must be 0 or in [8, 4096], got {}", v);
+      })));
   s.add(make_key<Str>(
       "data.sampler",
       LTCL_CONFIG_FIELD(Str, data.sampler),
@@ -116,7 +171,7 @@ void add_data_keys(ConfigSchema& s) {
       "data.workers",
       LTCL_CONFIG_FIELD(int64_t, data.workers),
       "Loader worker threads (0: load in the training thread).",
-      at_least<int64_t>(0)));
+      int_range(0, 256)));
   s.add(make_key<Str>(
       "data.validation",
       LTCL_CONFIG_FIELD(Str, data.validation),

@@ -108,6 +108,20 @@ std::vector<int64_t> convert<std::vector<int64_t>>(const YAML::Node& node) {
 }
 
 template <>
+std::vector<double> convert<std::vector<double>>(const YAML::Node& node) {
+  if (!node.IsSequence()) {
+    throw ConfigTypeError{fmt::format(
+        "expected a list of numbers like [0.5, 0.25], got {}",
+        node_text(node))};
+  }
+  std::vector<double> out;
+  for (const auto& item : node) {
+    out.push_back(convert<double>(item));
+  }
+  return out;
+}
+
+template <>
 std::vector<std::string> convert<std::vector<std::string>>(
     const YAML::Node& node) {
   if (!node.IsSequence()) {
@@ -157,6 +171,13 @@ void emit_value(YAML::Emitter& out, const std::vector<int64_t>& v) {
   }
   out << YAML::EndSeq;
 }
+void emit_value(YAML::Emitter& out, const std::vector<double>& v) {
+  out << YAML::Flow << YAML::BeginSeq;
+  for (auto x : v) {
+    out << format_double(x);
+  }
+  out << YAML::EndSeq;
+}
 void emit_value(YAML::Emitter& out, const std::vector<std::string>& v) {
   out << YAML::Flow << YAML::BeginSeq;
   for (const auto& x : v) {
@@ -186,6 +207,10 @@ std::string type_name<std::string>() {
 template <>
 std::string type_name<std::vector<int64_t>>() {
   return "list of int";
+}
+template <>
+std::string type_name<std::vector<double>>() {
+  return "list of float";
 }
 template <>
 std::string type_name<std::vector<std::string>>() {
@@ -273,6 +298,9 @@ template ConfigKey make_key<std::string>(
 template ConfigKey make_key<std::vector<int64_t>>(
     std::string, Field<std::vector<int64_t>>, std::string,
     Check<std::vector<int64_t>>, std::vector<std::string>);
+template ConfigKey make_key<std::vector<double>>(
+    std::string, Field<std::vector<double>>, std::string,
+    Check<std::vector<double>>, std::vector<std::string>);
 template ConfigKey make_key<std::vector<std::string>>(
     std::string, Field<std::vector<std::string>>, std::string,
     Check<std::vector<std::string>>, std::vector<std::string>);
