@@ -25,4 +25,7 @@ void add_compare_command(CLI::App& app);
 // `ltcl study` (apps/cmd_study.cpp).
 void add_study_command(CLI::App& app);
 
+// `ltcl predict`, `ltcl export` (apps/cmd_predict.cpp).
+void add_predict_commands(CLI::App& app);
+
 }  // namespace ltcl::apps

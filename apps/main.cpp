@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   ltcl::apps::add_data_stats_command(*data);
   ltcl::apps::add_config_command(app);
   ltcl::apps::add_train_commands(app);
+  ltcl::apps::add_predict_commands(app);
   ltcl::apps::add_compare_command(app);
   ltcl::apps::add_study_command(app);
   ltcl::apps::add_data_preview_command(*data);

@@ -120,6 +120,43 @@ EmbeddedEval run_eval(
 
 }  // namespace
 
+namespace {
+
+void append(std::vector<float>* out, int64_t* dim, const torch::Tensor& t) {
+  auto c = t.to(torch::kCPU, torch::kFloat).contiguous();
+  *dim = c.size(1);
+  out->insert(out->end(), c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+}  // namespace
+
+ModelOutputs run_model(
+    models::NetworkImpl& model,
+    const data::Dataset& data,
+    const augment::Recipe& recipe,
+    int64_t batch_size,
+    bool embeddings) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  ModelOutputs out;
+  out.num_classes = model.options.num_classes();
+  for_each_batch(
+      model, data, recipe, batch_size,
+      [&](const torch::Tensor& x, const torch::Tensor&) {
+        auto o = model.forward(x);
+        append(&out.logits, &out.num_classes, o.logits);
+        if (embeddings) {
+          append(&out.features, &out.feature_dim, o.features);
+          if (o.embeddings.defined()) {
+            append(&out.projections, &out.projection_dim, o.embeddings);
+          }
+        }
+      });
+  model.train(was_training);
+  return out;
+}
+
 EvalReport evaluate_model(
     models::NetworkImpl& model,
     const data::Dataset& data,

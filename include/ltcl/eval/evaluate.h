@@ -30,6 +30,25 @@ EvalReport evaluate_model(
     int64_t batch_size,
     const std::vector<int64_t>& train_counts);
 
+// The model's outputs for every sample of `data`, in order (CPU float32,
+// row-major): logits [N, num_classes] and, with `embeddings`, backbone
+// features and projections (empty without a projection head). Labels are
+// not needed (ltcl predict runs it on unlabelled images).
+struct ModelOutputs {
+  std::vector<float> logits;
+  int64_t num_classes = 0;
+  std::vector<float> features;
+  int64_t feature_dim = 0;
+  std::vector<float> projections;
+  int64_t projection_dim = 0;
+};
+ModelOutputs run_model(
+    models::NetworkImpl& model,
+    const data::Dataset& data,
+    const augment::Recipe& recipe,
+    int64_t batch_size,
+    bool embeddings);
+
 // evaluate_model's report plus every sample's backbone feature and
 // projection (CPU float32, row-major; projections empty without a
 // projection head) and label, for the embedding metrics and plots.

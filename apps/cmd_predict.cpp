@@ -1,0 +1,240 @@
+// `ltcl predict` and `ltcl export`: a trained model on new images, and the
+// model as a TorchScript file for Python / LibTorch users. Both need nothing
+// but the checkpoint (and the images).
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <numeric>
+
+#include "commands.h"
+#include "ltcl/data/image_files.h"
+#include "ltcl/eval/evaluate.h"
+#include "ltcl/models/export.h"
+#include "ltcl/models/network.h"
+#include "ltcl/train/saved_model.h"
+#include "ltcl/util/atomic_file.h"
+#include "ltcl/util/error.h"
+#include "ltcl/util/guard.h"
+
+namespace ltcl::apps {
+namespace {
+
+// A CSV field, quoted when it holds a comma, a quote or a line break.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) {
+    return s;
+  }
+  std::string out = "\"";
+  for (char c : s) {
+    out += c;
+    if (c == '"') {
+      out += '"';
+    }
+  }
+  return out + "\"";
+}
+
+// Softmax of one row, in double (stable: shifted by the row's maximum).
+std::vector<double> softmax(const float* logits, int64_t n) {
+  const double mx = *std::max_element(logits, logits + n);
+  std::vector<double> p(static_cast<size_t>(n));
+  double sum = 0;
+  for (int64_t c = 0; c < n; ++c) {
+    p[c] = std::exp(static_cast<double>(logits[c]) - mx);
+    sum += p[c];
+  }
+  for (auto& v : p) {
+    v /= sum;
+  }
+  return p;
+}
+
+// The eval recipe's preprocessing in words, for the export's JSON.
+std::string describe_resize(const augment::DatasetStats& s) {
+  if (s.large()) {
+    return "resize the shorter side to 256 (bilinear), center-crop 224x224";
+  }
+  return fmt::format(
+      "none for {0}x{1} images; others: resize the shorter side to {2} "
+      "(bilinear), center-crop {0}x{1}",
+      s.height,
+      s.width,
+      std::max(s.height, s.width));
+}
+
+}  // namespace
+
+void add_predict_commands(CLI::App& app) {
+  struct PredictArgs {
+    std::string checkpoint;
+    std::vector<std::string> inputs;
+    int64_t top_k = 5;
+    std::string format = "csv";
+    std::string out;
+    bool logits = false;
+    int64_t batch_size = 0;
+    int64_t threads = 0;
+    std::string device = "cpu";
+  };
+  auto a = std::make_shared<PredictArgs>();
+  auto* pr = app.add_subcommand(
+      "predict",
+      "Classify images with a trained checkpoint: top-k classes and "
+      "probabilities (CSV or JSON)");
+  pr->add_option("--checkpoint", a->checkpoint, "best.pt / last.pt")
+      ->required();
+  pr->add_option(
+        "inputs",
+        a->inputs,
+        "Image files, folders (every .jpg/.jpeg/.png below) or list files "
+        "(one path a line, relative to the list; a trailing label is "
+        "ignored)")
+      ->required();
+  pr->add_option("--top-k", a->top_k, "Classes per image")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
+  pr->add_option("--format", a->format, "csv | json")
+      ->check(CLI::IsMember({"csv", "json"}));
+  pr->add_option("--out", a->out, "Output file (default: standard output)");
+  pr->add_flag("--logits", a->logits, "Also write every class's logit");
+  pr->add_option(
+        "--batch-size", a->batch_size, "Images per forward (0: the config's)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  pr->add_option("--threads", a->threads, "Threads (0: all cores)")
+      ->check(CLI::Range(int64_t{0}, int64_t{4096}));
+  pr->add_option("--device", a->device, "cpu | cuda | auto");
+  pr->callback([a] {
+    util::setup_threads(a->threads);
+    auto m = train::load_saved_model(a->checkpoint, a->device);
+    const auto paths = data::collect_image_paths(a->inputs);
+    data::ImageFilesDataset images(paths);
+    const int64_t batch =
+        a->batch_size > 0 ? a->batch_size : m.config.train.eval_batch_size;
+    const auto outputs =
+        eval::run_model(*m.model, images, m.eval_recipe(), batch, false);
+    const int64_t classes = outputs.num_classes;
+    const int64_t k = std::min(a->top_k, classes);
+    const auto& names = m.info.class_names;
+
+    std::string text;
+    nlohmann::json rows = nlohmann::json::array();
+    if (a->format == "csv") {
+      text += "path";
+      for (int64_t r = 1; r <= k; ++r) {
+        text += fmt::format(",class_{0},index_{0},prob_{0}", r);
+      }
+      if (a->logits) {
+        for (int64_t c = 0; c < classes; ++c) {
+          text += "," + csv_field("logit_" + names[c]);
+        }
+      }
+      text += "\n";
+    }
+    for (size_t i = 0; i < paths.size(); ++i) {
+      const float* row = outputs.logits.data() + i * classes;
+      const auto p = softmax(row, classes);
+      std::vector<int64_t> order(static_cast<size_t>(classes));
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
+        return p[x] > p[y];
+      });
+      if (a->format == "csv") {
+        text += csv_field(paths[i]);
+        for (int64_t r = 0; r < k; ++r) {
+          const auto c = order[r];
+          text += fmt::format(
+              ",{},{},{:.6g}", csv_field(names[c]), c, p[c]);
+        }
+        if (a->logits) {
+          for (int64_t c = 0; c < classes; ++c) {
+            text += fmt::format(",{:.9g}", row[c]);
+          }
+        }
+        text += "\n";
+      } else {
+        nlohmann::json top = nlohmann::json::array();
+        for (int64_t r = 0; r < k; ++r) {
+          const auto c = order[r];
+          top.push_back({{"class", names[c]}, {"index", c}, {"prob", p[c]}});
+        }
+        nlohmann::json row_json = {{"path", paths[i]}, {"top", top}};
+        if (a->logits) {
+          row_json["logits"] = std::vector<float>(row, row + classes);
+        }
+        rows.push_back(std::move(row_json));
+      }
+    }
+    if (a->format == "json") {
+      text = rows.dump(1) + "\n";
+    }
+    if (a->out.empty()) {
+      std::cout << text;
+    } else {
+      util::atomic_write_text(a->out, text);
+      std::cerr << fmt::format(
+          "wrote {} ({} images)\n", a->out, paths.size());
+    }
+  });
+
+  struct ExportArgs {
+    std::string checkpoint;
+    std::string out;
+  };
+  auto e = std::make_shared<ExportArgs>();
+  auto* ex = app.add_subcommand(
+      "export",
+      "Write a checkpoint's model as a TorchScript file that Python "
+      "(torch.jit.load) and LibTorch run without ltcl");
+  ex->add_option("--checkpoint", e->checkpoint, "best.pt / last.pt")
+      ->required();
+  ex->add_option(
+        "--out", e->out, "Model file (its preprocessing goes to <out>.json)")
+      ->required();
+  ex->callback([e] {
+    auto m = train::load_saved_model(e->checkpoint, "cpu");
+    const auto& s = m.info.stats;
+    const auto recipe = m.eval_recipe();
+    nlohmann::json info = nlohmann::json::parse(m.info.to_json());
+    info["format"] = "ltcl TorchScript export 1";
+    info["arch"] = m.config.model.arch;
+    info["method"] = m.config.loss.method;
+    info["checkpoint"] = e->checkpoint;
+    info["input_size"] = {recipe.channels, recipe.height, recipe.width};
+    info["preprocessing"] = {
+        {"resize", describe_resize(s)},
+        {"channels", s.channels == 1 ? "gray" : "RGB"},
+        {"scale", "pixel / 255"},
+        {"mean", s.mean},
+        {"std", s.std},
+        {"layout", "NCHW float32"}};
+    info["methods"] = {
+        {"forward", "x [N, C, H, W] -> logits [N, classes]"},
+        {"features", "x -> backbone features"},
+        {"preprocess", "uint8 images [N, H, W, C] -> x (no resizing)"}};
+    if (m.model->head) {
+      info["methods"]["embeddings"] = "x -> L2-normalised projections";
+    }
+    info["python"] = fmt::format(
+        "m = torch.jit.load('{}'); logits = m(m.preprocess(images))",
+        std::filesystem::path(e->out).filename().string());
+    models::ExportOptions o;
+    o.class_names = m.info.class_names;
+    o.mean = s.mean;
+    o.std = s.std;
+    o.channels = recipe.channels;
+    o.height = recipe.height;
+    o.width = recipe.width;
+    o.info_json = info.dump();
+    models::export_torchscript(*m.model, e->out, o);
+    util::atomic_write_text(e->out + ".json", info.dump(2) + "\n");
+    std::cout << fmt::format(
+        "wrote {0} and {0}.json; in Python: import torch; m = "
+        "torch.jit.load('{0}'); logits = m(m.preprocess(images_uint8_nhwc))\n",
+        e->out);
+  });
+}
+
+}  // namespace ltcl::apps
