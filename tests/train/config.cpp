@@ -440,17 +440,16 @@ TEST(Config, EveryRecipeIsValid) {
 
 TEST(Config, DistKeysPresetsAndRanges) {
   const std::string views = "data: {views: [a, b, b]}\n";
-  // SyncBN defaults on for the contrastive methods, off for CE; explicit
-  // settings win.
+  // SyncBN defaults on for every method; explicit settings win.
   EXPECT_TRUE(parse_config(views + "loss: {method: bcl_rcl}\n", "x")
                   .dist.sync_bn);
-  EXPECT_FALSE(parse_config("loss: {method: ce}\n", "x").dist.sync_bn);
+  EXPECT_TRUE(parse_config("loss: {method: ce}\n", "x").dist.sync_bn);
+  EXPECT_FALSE(
+      parse_config("loss: {method: la}\ndist: {sync_bn: false}\n", "x")
+          .dist.sync_bn);
   EXPECT_FALSE(parse_config(
                    views + "loss: {method: bcl}\ndist: {sync_bn: false}\n", "x")
                    .dist.sync_bn);
-  EXPECT_TRUE(
-      parse_config("loss: {method: ce}\ndist: {sync_bn: true}\n", "x")
-          .dist.sync_bn);
   Config c = parse_config("dist: {timeout_s: 12.5, bucket_mb: 4}\n", "x");
   EXPECT_DOUBLE_EQ(c.dist.timeout_s, 12.5);
   EXPECT_DOUBLE_EQ(c.dist.bucket_mb, 4.0);

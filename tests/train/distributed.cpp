@@ -42,6 +42,7 @@ fs::path tiny_config(
     const fs::path& mnist,
     const std::string& method = "bcl_rcl") {
   const bool rescom = method == "rescom";
+  const bool single_view = method == "la" || method == "ce";
   fs::path p = dir / (method + ".yaml");
   std::ofstream(p) << "data:\n"
                       "  dataset: mnist\n"
@@ -49,20 +50,21 @@ fs::path tiny_config(
                    << mnist.string()
                    << "\n"
                       "  imbalance_factor: 10\n"
+                      "  profile: exp\n"
                       "  test_per_class: 5\n"
                       "  workers: 1\n"
                       // The subset the tolerances below were measured on
                       // (a validation split would move 50 images out).
                       "  validation: none\n"
                       "  views: "
-                   << (rescom ? "[cifar_weak, cifar_weak]"
-                              : "[cifar_weak, simclr, simclr]")
+                   << (rescom        ? "[cifar_weak, cifar_weak]"
+                       : single_view ? "[cifar_weak]"
+                                     : "[cifar_weak, simclr, simclr]")
                    << "\n"
                       "model:\n"
                       "  arch: resnet20\n"
-                      "  proj_hidden: 32\n"
-                      "  proj_dim: 16\n"
-                      "loss:\n"
+                   << (single_view ? "" : "  proj_hidden: 32\n  proj_dim: 16\n")
+                   << "loss:\n"
                       "  method: "
                    << method << "\n"
                    << (rescom ? "  rescom_queue_size: 4\n"
@@ -178,6 +180,37 @@ TEST(DistributedTrainer, TwoProcessesMatchOneProcessWithTheWholeBatch) {
       dir / "one" / "last.pt", dir / "two" / "last.pt", 2e-2, 1e-1);
   // Only rank 0 wrote the reports.
   EXPECT_TRUE(fs::exists(dir / "two" / "metrics.json"));
+}
+
+TEST(DistributedTrainer, ClassificationMethodsSyncBatchNormByDefault) {
+  // LA (the CE family) with no dist key: SyncBN is on, so 2 processes of
+  // half the batch take the steps 1 process takes. Without it (as before
+  // 2026-12-01) the per-rank BatchNorm statistics of 8 images each move the
+  // step-1 gradients by ~23 %.
+  fs::path mnist = ltcl::test::shared_dataset("mnist");
+  if (mnist.empty()) {
+    GTEST_SKIP() << "no MNIST under ../shared";
+  }
+  ltcl::test::TempDir dir;
+  auto cfg = tiny_config(dir, mnist, "la");
+  std::string out;
+  ASSERT_EQ(run_command(train_cmd(cfg, dir / "one", "--nproc 1"), &out), 0)
+      << out;
+  ASSERT_EQ(run_command(train_cmd(cfg, dir / "two", "--nproc 2"), &out), 0)
+      << out;
+  std::string log = read_all(dir / "two" / "train.log");
+  EXPECT_NE(log.find("sync_bn true"), std::string::npos) << log;
+  auto l1 = losses_of(dir / "one" / "last.pt");
+  auto l2 = losses_of(dir / "two" / "last.pt");
+  ASSERT_EQ(l1.size(), 2u);
+  ASSERT_EQ(l2.size(), 2u);
+  for (size_t e = 0; e < l1.size(); ++e) {
+    ASSERT_TRUE(l1[e].count("la") && l2[e].count("la"));
+    EXPECT_NEAR(l1[e]["la"], l2[e]["la"], (e == 0 ? 1e-4 : 1e-2) * l1[e]["la"])
+        << "epoch " << e;
+  }
+  expect_same_weights(
+      dir / "one" / "last.pt", dir / "two" / "last.pt", 2e-2, 1e-1);
 }
 
 TEST(DistributedTrainer, ResComTwoProcessesMatchOneProcessQueueIncluded) {

@@ -30,6 +30,10 @@ TEST(MethodRegistry, TraitsTheTrainerRelieson) {
   EXPECT_EQ(method_info("ce").traits.views, 1);
   EXPECT_FALSE(method_info("ce").traits.projection);
   EXPECT_FALSE(method_info("ldam_drw").traits.drop_last);
+  // SyncBN preset on for every method (N processes = 1 process).
+  for (const auto& m : ltcl::train::method_names()) {
+    EXPECT_TRUE(method_info(m).traits.sync_bn) << m;
+  }
   for (const std::string m : {"supcon_la", "bcl", "bcl_rcl", "rcl"}) {
     EXPECT_EQ(method_info(m).traits.views, 3) << m;
     EXPECT_TRUE(method_info(m).traits.projection) << m;

@@ -151,7 +151,7 @@ struct RunConfig {
 // one process (ltcl train --nproc N, torchrun, SLURM); ignored otherwise.
 struct DistConfig {
   double timeout_s = 300;  // bound on every collective and the rendezvous
-  bool sync_bn = false;  // preset: the method's (MethodTraits::sync_bn)
+  bool sync_bn = true;  // preset: the method's (MethodTraits::sync_bn)
   double bucket_mb = 25;  // gradient all-reduce bucket size
 };
 
