@@ -292,6 +292,8 @@ class StepLog : public Hook {
     for (const auto& [k, v] : *s.losses) {
       j[k] = v;
     }
+    j["images_per_s"] =
+        s.seconds > 0 ? static_cast<double>(s.images) / s.seconds : 0.0;
     out_ << j.dump() << '\n';
     out_.flush();
   }

@@ -78,6 +78,8 @@ struct StepInfo {
   int64_t steps = 0;  // steps of the epoch
   double lr = 0;
   const std::map<std::string, double>* losses = nullptr;  // rank means
+  int64_t images = 0;  // images the step drew, every view, all ranks
+  double seconds = 0;  // wall time of the step, the wait for its batch included
 };
 
 class Hook {

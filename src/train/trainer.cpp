@@ -481,6 +481,7 @@ bool Trainer::State::train_epoch(
   int64_t images = 0;
   double lr = 0;
   for (int64_t step = first_step; step < spe;) {
+    const auto step_start = std::chrono::steady_clock::now();
     auto batch = stream->next();
     if (!batch) {
       break;
@@ -492,10 +493,15 @@ bool Trainer::State::train_epoch(
     for (const auto& [k, v] : values) {
       meters[k].add(v, b);
     }
-    images += stream->images(*batch) * world;
+    const int64_t step_images = stream->images(*batch) * world;
+    images += step_images;
     ++step;
     ++state.global_step;
     hooks::StepInfo info{epoch, step, spe, lr, &values};
+    info.images = step_images;
+    info.seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - step_start)
+                       .count();
     for (auto& h : hooks) {
       h->step_end(run, info);
     }

@@ -97,6 +97,20 @@ TEST(Trainer, TinyRunWritesEverythingAndBeatsChance) {
   }
   EXPECT_EQ(n, 2);
   EXPECT_NE(out.find("overall"), std::string::npos) << out;
+  // steps.jsonl: one line per optimizer step (2 epochs of 40), in order,
+  // with the lr, the loss and the step's throughput.
+  std::istringstream steps(read_all(dir / "run" / "steps.jsonl"));
+  n = 0;
+  while (std::getline(steps, line)) {
+    auto j = nlohmann::json::parse(line);
+    ++n;
+    EXPECT_EQ(j["step"].get<int>(), n) << line;
+    EXPECT_EQ(j["epoch"].get<int>(), n <= 40 ? 1 : 2) << line;
+    EXPECT_GT(j["lr"].get<double>(), 0.0) << line;
+    EXPECT_TRUE(j.contains("ce")) << line;
+    EXPECT_GT(j["images_per_s"].get<double>(), 0.0) << line;
+  }
+  EXPECT_EQ(n, 80);
 
   // Selected on the validation set (left out by the long-tail selection).
   EXPECT_EQ(m["selected_by"], "val");
