@@ -114,6 +114,38 @@ void load_module(
   }
 }
 
+// The first parameter, buffer or optimizer-state tensor holding a NaN or an
+// infinity, by name; empty when all are finite.
+std::string first_non_finite(
+    const torch::nn::Module& model,
+    const torch::optim::Optimizer* optimizer) {
+  auto bad = [](const at::Tensor& t) {
+    return t.defined() && t.is_floating_point() &&
+        !torch::isfinite(t).all().item<bool>();
+  };
+  for (const auto& p : model.named_parameters()) {
+    if (bad(p.value())) {
+      return "parameter '" + p.key() + "'";
+    }
+  }
+  for (const auto& b : model.named_buffers()) {
+    if (bad(b.value())) {
+      return "buffer '" + b.key() + "'";
+    }
+  }
+  if (optimizer) {
+    for (const auto& entry : optimizer->state()) {
+      if (const auto* sgd = dynamic_cast<const torch::optim::SGDParamState*>(
+              entry.second.get())) {
+        if (bad(sgd->momentum_buffer())) {
+          return "an optimizer momentum buffer";
+        }
+      }
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 void save_checkpoint(
@@ -121,6 +153,16 @@ void save_checkpoint(
     const torch::nn::Module& model,
     const torch::optim::Optimizer* optimizer,
     const Checkpoint& state) {
+  // Only finite state is ever written: a diverged model must not replace
+  // the last good checkpoint (the NaN guard stops the run next).
+  const std::string bad = first_non_finite(model, optimizer);
+  if (!bad.empty()) {
+    fail(
+        "save_checkpoint - '{}' not written: {} holds NaN or infinite "
+        "values (the training diverged; the previous checkpoint is kept)",
+        path,
+        bad);
+  }
   torch::serialize::OutputArchive archive;
   archive.write("ltcl_checkpoint", c10::IValue(kCheckpointVersion));
   torch::serialize::OutputArchive model_archive;

@@ -95,7 +95,11 @@ class Progress : public Hook {
 };
 
 // last.pt mid-epoch (train.checkpoint_every) and after every epoch; best.pt
-// when the epoch's evaluation improved on the best top-1.
+// when the epoch's evaluation improved on the best top-1. best.pt is written
+// first: last.pt then never names a best epoch whose best.pt is not on disk
+// (a cut between the two resumes from the previous last.pt and redoes the
+// epoch, writing the same best.pt again). LTCL_DEBUG_KILL_AFTER_BEST=1 (a
+// test hook) raises SIGKILL right after the first best.pt, before last.pt.
 class CheckpointHook : public Hook {
  public:
   void step_end(Run& run, const StepInfo& s) override {
@@ -105,10 +109,15 @@ class CheckpointHook : public Hook {
     }
   }
   void epoch_recorded(Run& run, const eval::EpochRecord& rec) override {
-    run.save_last(rec.epoch + 1, 0);
     if (run.improved) {
+      run.capture_state(rec.epoch + 1, 0);
       run.save_as(run.best);
+      const char* kill = std::getenv("LTCL_DEBUG_KILL_AFTER_BEST");
+      if (kill != nullptr && std::string(kill) == "1") {
+        std::raise(SIGKILL);
+      }
     }
+    run.save_last(rec.epoch + 1, 0);
   }
 };
 
@@ -255,7 +264,8 @@ class Evaluation : public Hook {
 };
 
 // steps.jsonl: one line per optimizer step (global step, epoch, lr, each
-// loss part as the rank mean). A resumed run first drops the lines of the
+// loss part as the rank mean, images/s of the step: every view of every
+// rank over the step's wall time, the wait for the batch included). A resumed run first drops the lines of the
 // steps it is about to redo, so every step appears once.
 class StepLog : public Hook {
  public:

@@ -52,6 +52,9 @@ struct Run {
   bool improved = false;  // this epoch's evaluation beat the best so far
   bool has_val = false;  // a validation set exists
   std::string val_source;  // how it was made (DataSplits::val_source)
+  // Records the position (epoch, step in epoch), sampler and RNG states and
+  // history into `state`, as save_last does, without writing.
+  std::function<void(int64_t epoch, int64_t step)> capture_state;
   // Saves last.pt at (epoch, step in epoch) on rank 0; all ranks wait.
   std::function<void(int64_t epoch, int64_t step)> save_last;
   // Writes the model and `state` to a path (rank 0).

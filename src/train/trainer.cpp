@@ -24,6 +24,7 @@
 #include "ltcl/train/schedule.h"
 #include "ltcl/util/atomic_file.h"
 #include "ltcl/util/guard.h"
+#include "ltcl/util/run_lock.h"
 #include "ltcl/util/signals.h"
 #include "hooks.h"
 
@@ -64,6 +65,9 @@ pipeline::StreamState to_local_state(pipeline::StreamState s, int world) {
 struct Trainer::State {
   Config config;
   dist::Context ctx;
+  // Rank 0 holds output.dir for the whole run: a second run on the same
+  // folder fails at once instead of both writing it.
+  std::unique_ptr<util::FolderLock> folder_lock;
   std::unique_ptr<dist::GradReducer> reducer;
   torch::Device device{torch::kCPU};
   DataSplits data;
@@ -344,7 +348,12 @@ void Trainer::State::begin(hooks::Run& run, bool resume) {
   const int world = ctx.world_size();
   const std::string config_text = to_yaml(c);
   if (run.main) {
-    fs::create_directories(run.out);
+    folder_lock = std::make_unique<util::FolderLock>(run.out.string());
+    if (int n = util::remove_stale_temp_files(run.out.string())) {
+      spdlog::info(
+          "removed {} temporary file(s) an interrupted write left in {}", n,
+          run.out.string());
+    }
     util::atomic_write_text((run.out / "config.yaml").string(), config_text);
     spdlog::info("config:\n{}", config_text);
     if (ctx.distributed()) {
@@ -404,7 +413,7 @@ void Trainer::State::begin(hooks::Run& run, bool resume) {
 
   // Rank 0 writes (atomically); the others wait for it on a barrier, so no
   // rank runs ahead of a checkpoint that may fail.
-  run.save_last = [this, &run](int64_t epoch, int64_t step_in_epoch) {
+  run.capture_state = [this, &run](int64_t epoch, int64_t step_in_epoch) {
     Checkpoint& st = run.state;
     st.epoch = epoch;
     st.step_in_epoch = step_in_epoch;
@@ -417,8 +426,11 @@ void Trainer::State::begin(hooks::Run& run, bool resume) {
     if (scaler) {
       st.tensors["loss_scaler"] = scaler->state();
     }
+  };
+  run.save_last = [this, &run](int64_t epoch, int64_t step_in_epoch) {
+    run.capture_state(epoch, step_in_epoch);
     if (run.main) {
-      save_checkpoint(run.last, *model, optimizer.get(), st);
+      save_checkpoint(run.last, *model, optimizer.get(), run.state);
     }
     ctx.barrier();
   };

@@ -25,11 +25,14 @@ void install_stop_handlers() {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // A closed terminal / ended ssh session: stop cleanly, checkpoint first.
+  sigaction(SIGHUP, &sa, nullptr);
 }
 
 void remove_stop_handlers() {
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
+  std::signal(SIGHUP, SIG_DFL);
 }
 
 bool stop_requested() {

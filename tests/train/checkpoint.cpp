@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <cmath>
+#include <limits>
 #include <random>
 #include <sstream>
 
@@ -182,6 +184,51 @@ TEST_F(CheckpointTest, CorruptTruncatedAndForeignFilesAreErrors) {
   torch::optim::SGD opt(m->parameters(), torch::optim::SGDOptions(0.1));
   msg = error_of([&] { load_checkpoint(good, m.ptr().get(), &opt); });
   EXPECT_NE(msg.find("holds no optimizer state"), std::string::npos) << msg;
+}
+
+TEST_F(CheckpointTest, NonFiniteStateIsNeverWritten) {
+  // A diverged model (an inf weight, a NaN running mean or momentum) must
+  // not replace the last good checkpoint.
+  ltcl::test::TempDir dir;
+  auto m = make_model();
+  torch::optim::SGD opt(
+      m->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  train_steps(m, opt, 2, 1);
+  const auto path = (dir / "last.pt").string();
+  save_checkpoint(path, *m, &opt, Checkpoint{});
+  const std::string good = read_all(path);
+  {
+    torch::NoGradGuard g;
+    m->parameters()[2][1] = std::numeric_limits<float>::infinity();
+  }
+  std::string msg =
+      error_of([&] { save_checkpoint(path, *m, &opt, Checkpoint{}); });
+  EXPECT_NE(msg.find("'" + path + "' not written: parameter '1.weight' holds "
+                     "NaN or infinite values"),
+            std::string::npos)
+      << msg;
+  EXPECT_EQ(read_all(path), good);
+  m = make_model();
+  torch::optim::SGD opt2(
+      m->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  train_steps(m, opt2, 1, 2);
+  {
+    torch::NoGradGuard g;
+    m[1]->named_buffers()["running_mean"][0] = NAN;
+  }
+  msg = error_of([&] { save_checkpoint(path, *m, &opt2, Checkpoint{}); });
+  EXPECT_NE(msg.find("buffer '1.running_mean'"), std::string::npos) << msg;
+  m = make_model();
+  torch::optim::SGD opt3(
+      m->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  train_steps(m, opt3, 1, 3);
+  for (auto& [key, st] : opt3.state()) {
+    static_cast<torch::optim::SGDParamState&>(*st).momentum_buffer().fill_(NAN);
+    break;
+  }
+  msg = error_of([&] { save_checkpoint(path, *m, &opt3, Checkpoint{}); });
+  EXPECT_NE(msg.find("optimizer momentum"), std::string::npos) << msg;
+  EXPECT_EQ(read_all(path), good);
 }
 
 TEST(AtomicWrite, WriterExceptionKeepsPreviousFile) {

@@ -457,11 +457,12 @@ TEST(Config, DistKeysPresetsAndRanges) {
   std::string msg = error_of([] {
     parse_config("dist:\n  timeout_s: 0\n  bucket_mb: -1\n", "d.yaml");
   });
-  EXPECT_NE(msg.find("d.yaml line 2, column 3: dist.timeout_s: must be > 0, "
-                     "got 0"),
+  EXPECT_NE(msg.find("d.yaml line 2, column 3: dist.timeout_s: must be in "
+                     "(0, 604800], got 0"),
             std::string::npos)
       << msg;
-  EXPECT_NE(msg.find("dist.bucket_mb: must be > 0, got -1"), std::string::npos)
+  EXPECT_NE(msg.find("dist.bucket_mb: must be in [0.001, 4096], got -1"),
+            std::string::npos)
       << msg;
   msg = error_of([] { parse_config("dist: {timeout: 5}\n", "d.yaml"); });
   EXPECT_NE(msg.find("dist.timeout_s"), std::string::npos) << msg;

@@ -4,6 +4,8 @@
 // ends with the same weights and metrics as the uninterrupted run; SIGTERM
 // writes a checkpoint and exits 0; a NaN loss stops the run naming the step
 // and the component.
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "ltcl/train/checkpoint.h"
+#include "ltcl/util/run_lock.h"
 #include "support.h"
 #include "train/runs.h"
 
@@ -253,6 +256,62 @@ TEST(Trainer, ConfigErrorsStopBeforeAnythingRuns) {
   EXPECT_NE(out.find("did you mean 'optim.momentum'"), std::string::npos)
       << out;
   EXPECT_FALSE(fs::exists(dir / "run"));
+}
+
+TEST(Trainer, KillBetweenBestAndLastKeepsTheSelectionConsistent) {
+  // A cut right after best.pt is written, before last.pt (the moment that
+  // once lost best.pt while metrics named its epoch): the resumed run ends
+  // as the uninterrupted one, and the selected checkpoint is on disk.
+  fs::path mnist = ltcl::test::shared_dataset("mnist");
+  if (mnist.empty()) {
+    GTEST_SKIP() << "../shared/datasets/mnist not present";
+  }
+  ltcl::test::TempDir dir;
+  auto cfg = tiny_config(dir, mnist, "  checkpoint_every: 3\n");
+  std::string out;
+  ASSERT_EQ(run_command(train_cmd(cfg, dir / "a"), &out), 0) << out;
+  int rc = run_command(
+      "LTCL_DEBUG_KILL_AFTER_BEST=1 " + train_cmd(cfg, dir / "b"), &out);
+  ASSERT_NE(rc, 0) << "the debug hook did not kill the run: " << out;
+  ASSERT_TRUE(fs::exists(dir / "b" / "best.pt"));
+  // last.pt is still the mid-epoch one of step 6: it names no best epoch.
+  auto last = ltcl::train::load_checkpoint(
+      (dir / "b" / "last.pt").string(), nullptr, nullptr);
+  EXPECT_EQ(last.global_step, 6);
+  EXPECT_EQ(last.best_epoch, -1);
+  ASSERT_EQ(run_command(train_cmd(cfg, dir / "b", "--resume"), &out), 0)
+      << out;
+  auto ma = nlohmann::json::parse(read_all(dir / "a" / "metrics.json"));
+  auto mb = nlohmann::json::parse(read_all(dir / "b" / "metrics.json"));
+  EXPECT_EQ(mb["selected_epoch"], ma["selected_epoch"]);
+  EXPECT_DOUBLE_EQ(mb["top1"].get<double>(), ma["top1"].get<double>());
+  auto best = ltcl::train::load_checkpoint(
+      (dir / "b" / "best.pt").string(), nullptr, nullptr);
+  auto final_last = ltcl::train::load_checkpoint(
+      (dir / "b" / "last.pt").string(), nullptr, nullptr);
+  EXPECT_EQ(final_last.best_epoch, best.best_epoch);
+  EXPECT_EQ(best.best_epoch, mb["selected_epoch"].get<int64_t>());
+}
+
+TEST(Trainer, SecondRunOnABusyFolderFailsAndTouchesNothing) {
+  fs::path mnist = ltcl::test::shared_dataset("mnist");
+  if (mnist.empty()) {
+    GTEST_SKIP() << "../shared/datasets/mnist not present";
+  }
+  ltcl::test::TempDir dir;
+  auto cfg = tiny_config(dir, mnist);
+  // Another run holds the folder (here: this process, as a run would).
+  ltcl::util::FolderLock held((dir / "run").string());
+  std::ofstream(dir / "run" / "last.pt") << "the other run's checkpoint";
+  std::string out;
+  int rc = run_command(train_cmd(cfg, dir / "run"), &out);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("is in use by another ltcl run (pid " +
+                     std::to_string(::getpid()) + ")"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(read_all(dir / "run" / "last.pt"), "the other run's checkpoint");
+  EXPECT_FALSE(fs::exists(dir / "run" / "config.yaml"));
 }
 
 }  // namespace

@@ -1,4 +1,8 @@
+#include <unistd.h>
+
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -7,7 +11,10 @@
 
 #include "ltcl/util/guard.h"
 #include "ltcl/util/progress.h"
+#include "ltcl/util/error.h"
+#include "ltcl/util/run_lock.h"
 #include "ltcl/util/signals.h"
+#include "support.h"
 
 namespace {
 
@@ -50,12 +57,44 @@ TEST(Signals, SigtermSetsTheFlagOnly) {
   clear_stop_request();
   std::raise(SIGINT);
   EXPECT_EQ(stop_signal(), SIGINT);
+  clear_stop_request();
+  std::raise(SIGHUP);  // a closed terminal: a clean stop too, not death
+  EXPECT_EQ(stop_signal(), SIGHUP);
   install_stop_handlers();  // re-install clears
   EXPECT_FALSE(stop_requested());
   request_stop(SIGTERM);
   EXPECT_TRUE(stop_requested());
   remove_stop_handlers();
   clear_stop_request();
+}
+
+TEST(FolderLock, OneHolderAtATimeAndStaleTempFilesGo) {
+  ltcl::test::TempDir dir;
+  const std::string run = (dir / "run").string();
+  {
+    FolderLock first(run);
+    try {
+      FolderLock second(run);
+      ADD_FAILURE() << "a second lock on the same folder was granted";
+    } catch (const ltcl::Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("is in use by another ltcl run (pid " +
+                         std::to_string(::getpid()) + ")"),
+                std::string::npos)
+          << msg;
+    }
+  }
+  FolderLock again(run);  // released with the first holder
+  // What a kill mid-write leaves, next to files that must stay.
+  for (const char* f : {".last.pt.tmp.Ab3xYz", ".metrics.json.tmp.000000",
+                        "last.pt", ".ltcl.lock", ".tmp.keep", "x.tmp.123456"}) {
+    std::ofstream(std::filesystem::path(run) / f) << "x";
+  }
+  EXPECT_EQ(remove_stale_temp_files(run), 2);
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(run) / ".last.pt.tmp.Ab3xYz"));
+  for (const char* f : {"last.pt", ".ltcl.lock", ".tmp.keep", "x.tmp.123456"}) {
+    EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(run) / f)) << f;
+  }
 }
 
 TEST(Guard, NamesComponentAndStep) {

@@ -1,11 +1,11 @@
 #pragma once
-// Graceful stop: SIGINT / SIGTERM only set a flag (no work in the handler);
-// the training loop checks stop_requested() after each step, writes a
+// Graceful stop: SIGINT / SIGTERM / SIGHUP only set a flag (no work in the
+// handler); the training loop checks stop_requested() after each step, writes a
 // checkpoint and exits 0 with a message on how to resume.
 namespace ltcl::util {
 
-// Installs the handlers for SIGINT and SIGTERM (idempotent) and clears any
-// earlier request.
+// Installs the handlers for SIGINT, SIGTERM and SIGHUP (idempotent) and
+// clears any earlier request.
 void install_stop_handlers();
 // Restores the default handlers.
 void remove_stop_handlers();

@@ -52,12 +52,12 @@ void add_model_keys(ConfigSchema& s) {
       "model.proj_hidden",
       LTCL_CONFIG_FIELD(int64_t, model.proj_hidden),
       "Hidden width of the projection head (and head_fc).",
-      at_least<int64_t>(1)));
+      int_range(1, kMaxWidth)));
   s.add(make_key<int64_t>(
       "model.proj_dim",
       LTCL_CONFIG_FIELD(int64_t, model.proj_dim),
       "Output width of the projection head (embedding size).",
-      at_least<int64_t>(1)));
+      int_range(1, kMaxWidth)));
 }
 
 }  // namespace ltcl::train::config_sections

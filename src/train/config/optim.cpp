@@ -23,7 +23,7 @@ void add_optim_keys(ConfigSchema& s) {
       "optim.weight_decay",
       LTCL_CONFIG_FIELD(double, optim.weight_decay),
       "L2 weight decay.",
-      at_least(0.0)));
+      in_range(0.0, 1.0, false)));
   s.add(make_key<bool>(
       "optim.no_decay_bn_bias",
       LTCL_CONFIG_FIELD(bool, optim.no_decay_bn_bias),
@@ -32,7 +32,7 @@ void add_optim_keys(ConfigSchema& s) {
       "optim.batch_size",
       LTCL_CONFIG_FIELD(int64_t, optim.batch_size),
       "Images per step (global batch).",
-      at_least<int64_t>(1)));
+      int_range(1, kMaxBatch)));
   s.add_rule([](const Config& c, const ConfigReport& report) {
     if (c.optim.nesterov && c.optim.momentum <= 0) {
       report(

@@ -16,12 +16,12 @@ void add_run_keys(ConfigSchema& s) {
       "train.threads",
       LTCL_CONFIG_FIELD(int64_t, train.threads),
       "Intra-op threads (torch and OpenCV; 0: all cores).",
-      at_least<int64_t>(0)));
+      int_range(0, kMaxThreads)));
   s.add(make_key<int64_t>(
       "train.interop_threads",
       LTCL_CONFIG_FIELD(int64_t, train.interop_threads),
       "Inter-op threads (0: LibTorch's default).",
-      at_least<int64_t>(0)));
+      int_range(0, kMaxThreads)));
   s.add(make_key<Str>(
       "train.device",
       LTCL_CONFIG_FIELD(Str, train.device),
@@ -55,7 +55,7 @@ void add_run_keys(ConfigSchema& s) {
       "train.eval_batch_size",
       LTCL_CONFIG_FIELD(int64_t, train.eval_batch_size),
       "Batch size at evaluation.",
-      at_least<int64_t>(1)));
+      int_range(1, kMaxBatch)));
   s.add(make_key<int64_t>(
       "train.max_steps_per_epoch",
       LTCL_CONFIG_FIELD(int64_t, train.max_steps_per_epoch),

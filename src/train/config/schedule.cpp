@@ -10,7 +10,7 @@ void add_schedule_keys(ConfigSchema& s) {
       "schedule.epochs",
       LTCL_CONFIG_FIELD(int64_t, schedule.epochs),
       "Training epochs.",
-      at_least<int64_t>(1)));
+      int_range(1, 1000000)));
   s.add(make_key<int64_t>(
       "schedule.warmup_epochs",
       LTCL_CONFIG_FIELD(int64_t, schedule.warmup_epochs),

@@ -2,6 +2,8 @@
 // The config sections, one small file each (src/train/config/<section>.cpp),
 // declared on the key engine of train/config_schema.h. The loss section is
 // loss.method plus the keys the registered methods declare (engine.cpp).
+#include <fmt/format.h>
+
 #include "ltcl/train/config_schema.h"
 
 namespace ltcl::train::config_sections {
@@ -14,6 +16,20 @@ void add_schedule_keys(ConfigSchema& schema);
 void add_run_keys(ConfigSchema& schema);  // the `train:` section
 void add_dist_keys(ConfigSchema& schema);
 void add_output_keys(ConfigSchema& schema);
+
+// lo <= v <= hi for the integer keys that size memory, threads or time:
+// a value past any real use (train.threads 100000, model.proj_hidden 1e9) is
+// a named config error, not a hang or a huge allocation.
+inline Check<int64_t> int_range(int64_t lo, int64_t hi) {
+  return [lo, hi](const int64_t& v, const Config&) {
+    return v >= lo && v <= hi
+        ? std::string()
+        : fmt::format("must be in [{}, {}], got {}", lo, hi, v);
+  };
+}
+inline constexpr int64_t kMaxThreads = 1024;
+inline constexpr int64_t kMaxWidth = 65536;  // layer widths
+inline constexpr int64_t kMaxBatch = int64_t(1) << 20;
 
 // The value of a key as YAML text (for messages).
 std::string value_text(const std::vector<std::string>& v);
