@@ -10,6 +10,7 @@
 #include "ltcl/train/study.h"
 #include "ltcl/util/error.h"
 #include "ltcl/util/logging.h"
+#include "ltcl/util/signals.h"
 
 namespace ltcl::apps {
 
@@ -73,6 +74,9 @@ void add_study_command(CLI::App& app) {
     std::cout << train::write_study_tables(spec, runs);
     std::cout << fmt::format(
         "tables: {0}/study.md, {0}/study.csv, {0}/study.json\n", a->out);
+    if (outcome.stopped) {
+      throw ExitWith{util::kExitStopped};
+    }
   });
 }
 

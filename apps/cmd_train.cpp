@@ -22,6 +22,7 @@
 #include "ltcl/train/trainer.h"
 #include "ltcl/util/atomic_file.h"
 #include "ltcl/util/logging.h"
+#include "ltcl/util/signals.h"
 
 namespace ltcl::apps {
 namespace {
@@ -100,10 +101,15 @@ void add_train_commands(CLI::App& app) {
       dist::LocalLaunchOptions lo;
       lo.threads_per_process =
           a->threads > 0 ? static_cast<int>(a->threads) : 0;
-      dist::spawn_local(
+      const auto report = dist::spawn_local(
           a->nproc,
           dist::relaunch_command(static_cast<int>(argv.size()), argv.data()),
           lo);
+      for (const auto& rank : report.ranks) {
+        if (rank.code == util::kExitStopped) {
+          throw ExitWith{util::kExitStopped};
+        }
+      }
       return;
     }
     auto sets = a->sets;
@@ -138,14 +144,17 @@ void add_train_commands(CLI::App& app) {
     auto ctx = dist::Context::from_env(co);
     train::Trainer trainer(cfg, ctx);
     auto result = trainer.run(a->resume);
-    if (!ctx.is_main()) {
-      return;
-    }
     if (result.stopped) {
-      std::cout << fmt::format(
-          "stopped; resume with: ltcl train --config {} --out {} --resume\n",
-          a->config,
-          cfg.output.dir);
+      if (ctx.is_main()) {
+        std::cout << fmt::format(
+            "stopped; resume with: ltcl train --config {} --out {} "
+            "--resume\n",
+            a->config,
+            cfg.output.dir);
+      }
+      throw ExitWith{util::kExitStopped};
+    }
+    if (!ctx.is_main()) {
       return;
     }
     print_table(result.report);

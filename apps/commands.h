@@ -5,6 +5,12 @@
 
 namespace ltcl::apps {
 
+// Thrown by a command to end the program with `code` after its output
+// (e.g. util::kExitStopped for a run stopped by a signal); main returns it.
+struct ExitWith {
+  int code;
+};
+
 // `ltcl data stats` (apps/cmd_data_stats.cpp).
 void add_data_stats_command(CLI::App& data);
 

@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const ltcl::apps::ExitWith& e) {
+    return e.code;
   } catch (const ltcl::Error& e) {
     std::fprintf(stderr, "ltcl: error: %s\n", e.what());
     return 1;

@@ -31,6 +31,11 @@ data::DatasetSpec spec_of(const DataConfig& c, const std::string& split) {
     s.list_file = fs::path(list).is_absolute()
         ? list
         : (fs::path(s.root) / list).string();
+    if (!c.names_file.empty()) {
+      s.names_file = fs::path(c.names_file).is_absolute()
+          ? c.names_file
+          : (fs::path(s.root) / c.names_file).string();
+    }
   }
   return s;
 }

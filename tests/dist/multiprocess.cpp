@@ -301,7 +301,8 @@ int role_train(const dist::Context& ctx, const std::string& dir) {
 // (d) failures
 // ---------------------------------------------------------------------------
 // "die": rank 1 SIGKILLs itself after 3 all-reduces; rank 0 keeps going and
-// must get an ltcl::Error (exit 3). "hang": rank 1 stops calling collectives
+// must get an ltcl::Error (exit 4; 3 is util::kExitStopped, a clean stop
+// the launcher does not count as a failure). "hang": rank 1 stops calling collectives
 // (sleeps); rank 0 must time out.
 int role_failure(const dist::Context& ctx, bool hang) {
   try {
@@ -319,7 +320,7 @@ int role_failure(const dist::Context& ctx, bool hang) {
     }
   } catch (const ltcl::Error& e) {
     std::cerr << "worker error: " << e.what() << std::endl;
-    return 3;
+    return 4;
   }
   return 0;
 }
@@ -563,7 +564,7 @@ TEST_F(MultiProcess, KilledRankEndsTheJobWithAnError) {
     // Rank 0 stopped on its own with the collective's error, well within
     // the 5 s timeout plus start-up.
     EXPECT_FALSE(rep.ranks[0].signaled);
-    EXPECT_EQ(rep.ranks[0].code, 3);
+    EXPECT_EQ(rep.ranks[0].code, 4);
     EXPECT_FALSE(rep.ranks[0].stopped_by_launcher);
     EXPECT_LT(seconds, 25.0);
     const std::string log = read_text(dir_ / "logs" / "rank_0.log");
@@ -587,7 +588,7 @@ TEST_F(MultiProcess, HungRankTimesOutTheOthers) {
     // Rank 0 gave up after the 2 s timeout; the launcher then stopped the
     // hung rank 1 with SIGTERM.
     EXPECT_EQ(rep.first_failed_rank, 0);
-    EXPECT_EQ(rep.ranks[0].code, 3);
+    EXPECT_EQ(rep.ranks[0].code, 4);
     EXPECT_TRUE(rep.ranks[1].signaled);
     EXPECT_EQ(rep.ranks[1].signal, SIGTERM);
     EXPECT_TRUE(rep.ranks[1].stopped_by_launcher);

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "ltcl/data/image_io.h"
+#include "ltcl/train/data.h"
 #include "ltcl/util/error.h"
 #include "support.h"
 
@@ -625,6 +627,36 @@ TEST(Config, ValuesThatSizeThreadsMemoryOrTimeAreBounded) {
       "data: {workers: 256}\ntrain: {threads: 1024}\n"
       "dist: {timeout_s: 604800}\n",
       "edge.yaml"));
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Config, ListKindsTakeClassNamesFromNamesFile) {
+  // Reports and predictions name the classes of a list dataset (they said
+  // 0..C-1 before data.names_file existed).
+  ltcl::test::TempDir dir;
+  ltcl::data::Image im(8, 8, 3);
+  for (const char* f : {"a.png", "b.png", "c.png"}) {
+    ltcl::data::write_png((dir / f).string(), im);
+  }
+  write(dir / "train.txt", "a.png 0\nb.png 1\n");
+  write(dir / "test.txt", "c.png 1\n");
+  write(dir / "names.txt", "cat\nsea lion\n");
+  const std::string base =
+      "train: {select_on: last}\ndata:\n  dataset: list\n  root: " +
+      dir.path().string() +
+      "\n  train_list: train.txt\n  test_list: test.txt\n"
+      "  validation: none\n";
+  Config c = parse_config(base + "  names_file: names.txt\n", "l.yaml");
+  auto d = ltcl::train::open_data(c.data, "test");
+  EXPECT_EQ(d.train->class_names(),
+            (std::vector<std::string>{"cat", "sea lion"}));
+  EXPECT_EQ(d.test->class_names(), d.train->class_names());
+  Config plain = parse_config(base, "p.yaml");
+  EXPECT_EQ(ltcl::train::open_data(plain.data, "test").train->class_names(),
+            (std::vector<std::string>{"0", "1"}));
 }
 
 }  // namespace

@@ -304,13 +304,14 @@ TEST(DistributedTrainer, StopOnOneRankThenResumeWithOneProcess) {
   ASSERT_EQ(run_command(train_cmd(cfg, dir / "ref", "--nproc 1"), &out), 0)
       << out;
   // SIGTERM on rank 1 only after global step 3 (mid epoch 2): the stop flag
-  // is agreed on by all ranks, rank 0 writes last.pt, every rank exits 0.
+  // is agreed on by all ranks, rank 0 writes last.pt, every rank exits 3
+  // (stopped, resumable) and so does the launcher.
   ASSERT_EQ(
       run_command(
           "LTCL_DEBUG_TERM_AT_STEP=3 LTCL_DEBUG_KILL_RANK=1 " +
               train_cmd(cfg, dir / "cut", "--nproc 2"),
           &out),
-      0)
+      3)
       << out;
   auto meta = ltcl::train::load_checkpoint(
       (dir / "cut" / "last.pt").string(), nullptr, nullptr);

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "ltcl/util/error.h"
+#include "ltcl/util/signals.h"
 
 namespace ltcl::dist {
 
@@ -49,7 +50,7 @@ struct RankStatus {
   int signal = 0;
   bool stopped_by_launcher = false;  // we sent it SIGTERM / SIGKILL
   bool ok() const {
-    return !signaled && code == 0;
+    return !signaled && (code == 0 || code == util::kExitStopped);
   }
   // "rank 1 (pid 123) was killed by signal 9 (Killed)" etc.
   std::string describe() const;

@@ -36,6 +36,9 @@ struct DataConfig {
   std::string test_split = "test";
   std::string train_list;  // list files ("path label" lines), kind `list`
   std::string test_list;
+  // List kinds: class names, one a line (relative to root), so that reports
+  // and predictions name the classes; empty: "0".."C-1".
+  std::string names_file;
   double imbalance_factor = 100.0;  // n_max / n_min; 1 = keep balanced
   // exp | step | none. None by default: a user's folder or list is used as
   // it is; the benchmark recipes (configs/<dataset>_lt/) ask for exp.

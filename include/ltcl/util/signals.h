@@ -4,6 +4,12 @@
 // checkpoint and exits 0 with a message on how to resume.
 namespace ltcl::util {
 
+// The exit status of a process that stopped on a signal after writing its
+// checkpoint (resumable with --resume), distinct from 0 (finished), 1 (an
+// error) and 2 (an internal error). The --nproc launcher counts it as a
+// clean end of a rank.
+inline constexpr int kExitStopped = 3;
+
 // Installs the handlers for SIGINT, SIGTERM and SIGHUP (idempotent) and
 // clears any earlier request.
 void install_stop_handlers();

@@ -39,6 +39,11 @@ void add_data_keys(ConfigSchema& s) {
       "data.test_list",
       LTCL_CONFIG_FIELD(Str, data.test_list),
       "Test list file (list kinds), relative to root."));
+  s.add(make_key<Str>(
+      "data.names_file",
+      LTCL_CONFIG_FIELD(Str, data.names_file),
+      "List kinds: class names, one a line, relative to root (empty: the "
+      "label numbers 0..C-1)."));
   s.add(make_key<double>(
       "data.imbalance_factor",
       LTCL_CONFIG_FIELD(double, data.imbalance_factor),
