@@ -67,6 +67,13 @@ void for_each_batch(
 
 namespace {
 
+// Appends a [N, D] tensor's rows (CPU float32) to `out`; D to `dim`.
+void append(std::vector<float>* out, int64_t* dim, const torch::Tensor& t) {
+  auto c = t.to(torch::kCPU, torch::kFloat).contiguous();
+  *dim = c.size(1);
+  out->insert(out->end(), c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
 std::vector<data::ShotGroup> groups_of(const std::vector<int64_t>& counts) {
   return data::shot_groups(counts).group_of_class;
 }
@@ -96,17 +103,9 @@ EmbeddedEval run_eval(
         if (!keep) {
           return;
         }
-        auto f = o.features.to(torch::kCPU, torch::kFloat).contiguous();
-        out.feature_dim = f.size(1);
-        out.features.insert(
-            out.features.end(), f.data_ptr<float>(),
-            f.data_ptr<float>() + f.numel());
+        append(&out.features, &out.feature_dim, o.features);
         if (o.embeddings.defined()) {
-          auto z = o.embeddings.to(torch::kCPU, torch::kFloat).contiguous();
-          out.projection_dim = z.size(1);
-          out.projections.insert(
-              out.projections.end(), z.data_ptr<float>(),
-              z.data_ptr<float>() + z.numel());
+          append(&out.projections, &out.projection_dim, o.embeddings);
         }
         out.labels.insert(
             out.labels.end(), yc.data_ptr<int64_t>(),
@@ -116,16 +115,6 @@ EmbeddedEval run_eval(
   out.report = make_report(confusion, train_counts, data.class_names());
   out.report.calibration = calibration(calib, groups_of(train_counts));
   return out;
-}
-
-}  // namespace
-
-namespace {
-
-void append(std::vector<float>* out, int64_t* dim, const torch::Tensor& t) {
-  auto c = t.to(torch::kCPU, torch::kFloat).contiguous();
-  *dim = c.size(1);
-  out->insert(out->end(), c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
 }  // namespace

@@ -125,6 +125,19 @@ void expect_same_weights(
   }
 }
 
+// Trains `cfg` with 1 process into dir/one and with 2 into dir/two; the
+// 2-process run must really be distributed, with SyncBN.
+void train_one_and_two(const ltcl::test::TempDir& dir, const fs::path& cfg) {
+  std::string out;
+  ASSERT_EQ(run_command(train_cmd(cfg, dir / "one", "--nproc 1"), &out), 0)
+      << out;
+  ASSERT_EQ(run_command(train_cmd(cfg, dir / "two", "--nproc 2"), &out), 0)
+      << out;
+  const std::string log = read_all(dir / "two" / "train.log");
+  EXPECT_NE(log.find("data parallel: 2 ranks"), std::string::npos) << log;
+  EXPECT_NE(log.find("sync_bn true"), std::string::npos) << log;
+}
+
 // Per-epoch loss means from a checkpoint's history.
 std::vector<std::map<std::string, double>> losses_of(const fs::path& ckpt) {
   auto meta = ltcl::train::load_checkpoint(ckpt.string(), nullptr, nullptr);
@@ -142,15 +155,7 @@ TEST(DistributedTrainer, TwoProcessesMatchOneProcessWithTheWholeBatch) {
   }
   ltcl::test::TempDir dir;
   auto cfg = tiny_config(dir, mnist);
-  std::string out;
-  ASSERT_EQ(run_command(train_cmd(cfg, dir / "one", "--nproc 1"), &out), 0)
-      << out;
-  ASSERT_EQ(run_command(train_cmd(cfg, dir / "two", "--nproc 2"), &out), 0)
-      << out;
-  // The two-process run really was distributed, with SyncBN.
-  std::string log = read_all(dir / "two" / "train.log");
-  EXPECT_NE(log.find("data parallel: 2 ranks"), std::string::npos) << log;
-  EXPECT_NE(log.find("sync_bn true"), std::string::npos) << log;
+  ASSERT_NO_FATAL_FAILURE(train_one_and_two(dir, cfg));
 
   auto l1 = losses_of(dir / "one" / "last.pt");
   auto l2 = losses_of(dir / "two" / "last.pt");
@@ -193,13 +198,7 @@ TEST(DistributedTrainer, ClassificationMethodsSyncBatchNormByDefault) {
   }
   ltcl::test::TempDir dir;
   auto cfg = tiny_config(dir, mnist, "la");
-  std::string out;
-  ASSERT_EQ(run_command(train_cmd(cfg, dir / "one", "--nproc 1"), &out), 0)
-      << out;
-  ASSERT_EQ(run_command(train_cmd(cfg, dir / "two", "--nproc 2"), &out), 0)
-      << out;
-  std::string log = read_all(dir / "two" / "train.log");
-  EXPECT_NE(log.find("sync_bn true"), std::string::npos) << log;
+  ASSERT_NO_FATAL_FAILURE(train_one_and_two(dir, cfg));
   auto l1 = losses_of(dir / "one" / "last.pt");
   auto l2 = losses_of(dir / "two" / "last.pt");
   ASSERT_EQ(l1.size(), 2u);
@@ -220,12 +219,9 @@ TEST(DistributedTrainer, ResComTwoProcessesMatchOneProcessQueueIncluded) {
   }
   ltcl::test::TempDir dir;
   auto cfg = tiny_config(dir, mnist, "rescom");
-  std::string out;
   // 4 steps (2 x 2): steps 2-4 mine against a queue filled by both ranks.
-  ASSERT_EQ(run_command(train_cmd(cfg, dir / "one", "--nproc 1"), &out), 0)
-      << out;
-  ASSERT_EQ(run_command(train_cmd(cfg, dir / "two", "--nproc 2"), &out), 0)
-      << out;
+  ASSERT_NO_FATAL_FAILURE(train_one_and_two(dir, cfg));
+  std::string out;
   auto l1 = losses_of(dir / "one" / "last.pt");
   auto l2 = losses_of(dir / "two" / "last.pt");
   ASSERT_EQ(l1.size(), 2u);
