@@ -1,0 +1,163 @@
+// Bad input through the real `ltcl` program (issue 12): every case below
+// ends with exit 1 and "ltcl: error:" naming the file, never exit 2
+// ("internal error"), a crash or a hang (each command runs under
+// `timeout 120`). The model the good-checkpoint cases use is trained here,
+// on a folder of PNGs the test writes (no ../shared).
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "ltcl/data/image_io.h"
+#include "support.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using ltcl::test::cli_path;
+using ltcl::test::run_command;
+
+struct Case {
+  std::string what;
+  std::string args;  // after `ltcl`
+  std::string names;  // the message must contain this (a path, a key)
+};
+
+void expect_named_error(const Case& c) {
+  std::string out;
+  const int rc = run_command("timeout 120 " + cli_path() + " " + c.args, &out);
+  EXPECT_EQ(rc, 1) << c.what << ": exit " << rc << "\n" << out;
+  EXPECT_NE(out.find("ltcl: error:"), std::string::npos) << c.what << "\n"
+                                                         << out;
+  EXPECT_EQ(out.find("internal error"), std::string::npos) << c.what << "\n"
+                                                           << out;
+  EXPECT_NE(out.find(c.names), std::string::npos)
+      << c.what << ": the message does not name '" << c.names << "'\n"
+      << out;
+}
+
+void write_folder(const fs::path& root) {
+  for (const char* split : {"train", "test"}) {
+    for (int c = 0; c < 2; ++c) {
+      fs::create_directories(root / split / ("c" + std::to_string(c)));
+      for (int i = 0; i < 4; ++i) {
+        ltcl::data::Image im(16, 16, 3);
+        for (size_t k = 0; k < im.pixels.size(); ++k) {
+          im.pixels[k] = static_cast<uint8_t>((k * (c + 3) + i * 7) % 256);
+        }
+        ltcl::data::write_png(
+            (root / split / ("c" + std::to_string(c)) /
+             (std::to_string(i) + ".png"))
+                .string(),
+            im);
+      }
+    }
+  }
+}
+
+TEST(CliErrors, HostileFilesAndValuesGiveNamedErrors) {
+  ltcl::test::TempDir dir;
+  const fs::path d = dir.path();
+  // A tiny model to run the good-checkpoint cases with.
+  write_folder(d / "data");
+  std::string out;
+  ASSERT_EQ(
+      run_command(
+          "timeout 300 " + cli_path() +
+              " train --config " LTCL_TEST_SOURCE_DIR
+              "/configs/folder/ce.yaml --out " +
+              (d / "run").string() + " --threads 1 --set data.root=" +
+              (d / "data").string() +
+              " model.arch=resnet20 data.image_size=16 schedule.epochs=1 "
+              "schedule.warmup_epochs=0",
+          &out),
+      0)
+      << out;
+  const std::string good = (d / "run" / "best.pt").string();
+  ASSERT_TRUE(fs::exists(good)) << out;
+
+  std::ofstream(d / "garbage.pt") << "this is not a checkpoint";
+  std::ofstream(d / "empty.pt");
+  fs::create_directories(d / "dir.pt");
+  torch::save(torch::ones({2}), (d / "tensor.pt").string());
+  std::ofstream(d / "corrupt.png") << "\x89PNG\r\n\x1a\n but then nothing";
+  fs::create_directories(d / "folder.jpg");
+  fs::create_directories(d / "no_images");
+  std::ofstream(d / "no_images" / "readme.txt") << "x";
+  ASSERT_EQ(::mkfifo((d / "fifo.png").c_str(), 0644), 0);
+  ASSERT_EQ(::mkfifo((d / "fifo.yaml").c_str(), 0644), 0);
+  std::ofstream(d / "list.txt") << (d / "data" / "test" / "c0" / "0.png").string()
+                                << "\nmissing.png 3\n";
+  std::ofstream(d / "empty.yaml");
+  std::ofstream(d / "bad_value.yaml") << "train:\n  threads: 100000\n";
+
+  const std::vector<Case> cases = {
+      {"garbage checkpoint", "eval --checkpoint " + (d / "garbage.pt").string(),
+       "garbage.pt"},
+      {"empty checkpoint", "eval --checkpoint " + (d / "empty.pt").string(),
+       "empty.pt"},
+      {"directory as checkpoint",
+       "eval --checkpoint " + (d / "dir.pt").string(), "dir.pt"},
+      {"a plain torch.save file",
+       "predict --checkpoint " + (d / "tensor.pt").string() + " " +
+           (d / "data").string(),
+       "tensor.pt' is not an ltcl checkpoint"},
+      {"export of garbage",
+       "export --checkpoint " + (d / "garbage.pt").string() + " --out " +
+           (d / "m.ts").string(),
+       "garbage.pt"},
+      {"missing image", "predict --checkpoint " + good + " " +
+                            (d / "nope.png").string(),
+       "nope.png"},
+      {"corrupt PNG",
+       "predict --checkpoint " + good + " " + (d / "corrupt.png").string(),
+       "corrupt.png"},
+      {"FIFO named like an image",
+       "predict --checkpoint " + good + " " + (d / "fifo.png").string(),
+       "fifo.png"},
+      {"folder named like an image",
+       "predict --checkpoint " + good + " " + (d / "folder.jpg").string(),
+       "folder.jpg"},
+      {"folder without images",
+       "predict --checkpoint " + good + " " + (d / "no_images").string(),
+       "no_images"},
+      {"list naming a missing image",
+       "predict --checkpoint " + good + " " + (d / "list.txt").string(),
+       "list.txt:2"},
+      {"output folder missing",
+       "predict --checkpoint " + good + " --out " +
+           (d / "no" / "such" / "p.csv").string() + " " +
+           (d / "data" / "test").string(),
+       "p.csv"},
+      {"export into a missing folder",
+       "export --checkpoint " + good + " --out " +
+           (d / "no" / "such" / "m.ts").string(),
+       "m.ts"},
+      {"config is a folder", "train --config " + (d / "dir.pt").string(),
+       "dir.pt"},
+      {"config is a FIFO", "train --config " + (d / "fifo.yaml").string(),
+       "fifo.yaml"},
+      {"empty config", "train --config " + (d / "empty.yaml").string(),
+       "empty.yaml"},
+      {"a value that sizes threads",
+       "train --config " + (d / "bad_value.yaml").string(),
+       "train.threads: must be in [0, 1024], got 100000"},
+      {"study of a missing config",
+       "study --config " + (d / "none.yaml").string() + " --seeds 0 --out " +
+           (d / "study").string(),
+       "none.yaml"},
+      {"data stats of a missing root",
+       "data stats --dataset folder --root " + (d / "nowhere").string(),
+       "nowhere"},
+  };
+  for (const auto& c : cases) {
+    expect_named_error(c);
+  }
+}
+
+}  // namespace
