@@ -157,29 +157,42 @@ const SubPolicy kCifar10Policy[25] = {
     {{Op::kTranslateY, 0.7, 9}, {Op::kAutoContrast, 0.9, -1}},
 };
 
-// RandAugment's op set, in torchvision's order.
-const Op kRandAugmentOps[14] = {
-    Op::kIdentity,
-    Op::kShearX,
-    Op::kShearY,
-    Op::kTranslateX,
-    Op::kTranslateY,
-    Op::kRotate,
-    Op::kBrightness,
-    Op::kColor,
-    Op::kContrast,
-    Op::kSharpness,
-    Op::kPosterize,
-    Op::kSolarize,
-    Op::kAutoContrast,
-    Op::kEqualize,
+// AutoAugment's ImageNet policy (Cubuk et al. 2019), in the order
+// torchvision's AutoAugmentPolicy.IMAGENET lists it.
+const SubPolicy kImageNetPolicy[25] = {
+    {{Op::kPosterize, 0.4, 8}, {Op::kRotate, 0.6, 9}},
+    {{Op::kSolarize, 0.6, 5}, {Op::kAutoContrast, 0.6, -1}},
+    {{Op::kEqualize, 0.8, -1}, {Op::kEqualize, 0.6, -1}},
+    {{Op::kPosterize, 0.6, 7}, {Op::kPosterize, 0.6, 6}},
+    {{Op::kEqualize, 0.4, -1}, {Op::kSolarize, 0.2, 4}},
+    {{Op::kEqualize, 0.4, -1}, {Op::kRotate, 0.8, 8}},
+    {{Op::kSolarize, 0.6, 3}, {Op::kEqualize, 0.6, -1}},
+    {{Op::kPosterize, 0.8, 5}, {Op::kEqualize, 1.0, -1}},
+    {{Op::kRotate, 0.2, 3}, {Op::kSolarize, 0.6, 8}},
+    {{Op::kEqualize, 0.6, -1}, {Op::kPosterize, 0.4, 6}},
+    {{Op::kRotate, 0.8, 8}, {Op::kColor, 0.4, 0}},
+    {{Op::kRotate, 0.4, 9}, {Op::kEqualize, 0.6, -1}},
+    {{Op::kEqualize, 0.0, -1}, {Op::kEqualize, 0.8, -1}},
+    {{Op::kInvert, 0.6, -1}, {Op::kEqualize, 1.0, -1}},
+    {{Op::kColor, 0.6, 4}, {Op::kContrast, 1.0, 8}},
+    {{Op::kRotate, 0.8, 8}, {Op::kColor, 1.0, 2}},
+    {{Op::kColor, 0.8, 8}, {Op::kSolarize, 0.8, 7}},
+    {{Op::kSharpness, 0.4, 7}, {Op::kInvert, 0.6, -1}},
+    {{Op::kShearX, 0.6, 5}, {Op::kEqualize, 1.0, -1}},
+    {{Op::kColor, 0.4, 0}, {Op::kEqualize, 0.6, -1}},
+    {{Op::kEqualize, 0.4, -1}, {Op::kSolarize, 0.2, 4}},
+    {{Op::kSolarize, 0.6, 5}, {Op::kAutoContrast, 0.6, -1}},
+    {{Op::kInvert, 0.6, -1}, {Op::kEqualize, 1.0, -1}},
+    {{Op::kColor, 0.6, 4}, {Op::kContrast, 1.0, 8}},
+    {{Op::kEqualize, 0.8, -1}, {Op::kEqualize, 0.6, -1}},
 };
 
-}  // namespace
-
-Transform auto_augment_cifar10() {
-  return [](Image& image, Rng& rng) {
-    const SubPolicy& policy = kCifar10Policy[rng.below(25)];
+// One AutoAugment draw from a 25-entry policy table: the sub-policy, both
+// ops' probabilities, then both signs, as torchvision draws them.
+Transform auto_augment(const SubPolicy (&table)[25]) {
+  const SubPolicy* t = table;
+  return [t](Image& image, Rng& rng) {
+    const SubPolicy& policy = t[rng.below(25)];
     const double probs[2] = {rng.uniform(), rng.uniform()};
     const bool negative[2] = {rng.below(2) == 0, rng.below(2) == 0};
     const SubOp* ops[2] = {&policy.first, &policy.second};
@@ -203,6 +216,34 @@ Transform auto_augment_cifar10() {
       }
     }
   };
+}
+
+// RandAugment's op set, in torchvision's order.
+const Op kRandAugmentOps[14] = {
+    Op::kIdentity,
+    Op::kShearX,
+    Op::kShearY,
+    Op::kTranslateX,
+    Op::kTranslateY,
+    Op::kRotate,
+    Op::kBrightness,
+    Op::kColor,
+    Op::kContrast,
+    Op::kSharpness,
+    Op::kPosterize,
+    Op::kSolarize,
+    Op::kAutoContrast,
+    Op::kEqualize,
+};
+
+}  // namespace
+
+Transform auto_augment_cifar10() {
+  return auto_augment(kCifar10Policy);
+}
+
+Transform auto_augment_imagenet() {
+  return auto_augment(kImageNetPolicy);
 }
 
 Transform rand_augment(int num_ops, int magnitude, int num_bins) {

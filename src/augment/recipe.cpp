@@ -62,8 +62,10 @@ const std::vector<std::string>& recipe_names() {
   static const std::vector<std::string> names = {
       "cifar_weak",
       "cifar_autoaug_cutout",
+      "cifar_weak_cutout",
       "simclr",
       "imagenet_randaug",
+      "imagenet_autoaug",
       "eval"};
   return names;
 }
@@ -124,6 +126,12 @@ Recipe make_recipe(const std::string& name, const DatasetStats& stats) {
          random_horizontal_flip(0.5),
          auto_augment_cifar10(),
          cutout(1, 16)});
+  } else if (name == "cifar_weak_cutout") {
+    r.augment = compose(
+        {fit(size),
+         random_crop(size, 4),
+         random_horizontal_flip(0.5),
+         cutout(1, std::max(1, size / 2))});
   } else if (name == "simclr") {
     r.augment = compose(
         {random_resized_crop(size, {0.08, 1.0}),
@@ -136,6 +144,11 @@ Recipe make_recipe(const std::string& name, const DatasetStats& stats) {
          random_horizontal_flip(0.5),
          color_jitter(0.4, 0.4, 0.4, 0.0),
          rand_augment(2, 10)});
+  } else if (name == "imagenet_autoaug") {
+    r.augment = compose(
+        {random_resized_crop(size, {0.08, 1.0}),
+         random_horizontal_flip(0.5),
+         auto_augment_imagenet()});
   } else {  // eval
     if (large) {
       const int side = static_cast<int>(std::lround(size * 256.0 / 224.0));

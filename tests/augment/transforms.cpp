@@ -348,10 +348,22 @@ TEST(AugmentOps, CutoutZeroesOneClippedSquare) {
 TEST(AugmentAuto, PoliciesKeepShapeAndAreReproducible) {
   const Image a = random_image(32, 32, 3, 10);
   auto aa = aug::auto_augment_cifar10();
+  auto ai = aug::auto_augment_imagenet();
   auto ra = aug::rand_augment(2, 10);
   int changed = 0;
+  int policies_differ = 0;
   for (int i = 0; i < 200; ++i) {
-    for (const auto* t : {&aa, &ra}) {
+    {
+      // Same draws, other table: the two policies give other images.
+      Image b = a;
+      Image c = a;
+      Rng r1{7, static_cast<uint64_t>(i)};
+      Rng r2{7, static_cast<uint64_t>(i)};
+      aa(b, r1);
+      ai(c, r2);
+      policies_differ += b.pixels != c.pixels;
+    }
+    for (const auto* t : {&aa, &ai, &ra}) {
       Image b = a;
       Image c = a;
       Rng r1{9, static_cast<uint64_t>(i)};
@@ -366,11 +378,13 @@ TEST(AugmentAuto, PoliciesKeepShapeAndAreReproducible) {
     }
   }
   // Most draws change the image (identity-like draws exist but are rare).
-  EXPECT_GT(changed, 250);
+  EXPECT_GT(changed, 375);
+  EXPECT_GT(policies_differ, 100);
   Image g = random_image(28, 28, 1, 11);
   for (int i = 0; i < 100; ++i) {
     Rng rng{10, static_cast<uint64_t>(i)};
     aa(g, rng);
+    ai(g, rng);
     ra(g, rng);
     ASSERT_EQ(g.channels, 1);
   }

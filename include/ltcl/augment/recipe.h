@@ -58,11 +58,14 @@ const std::vector<std::string>& recipe_names();
 // Builds a named recipe for a dataset:
 //   cifar_weak            RandomCrop(size, pad 4) + flip
 //   cifar_autoaug_cutout  cifar_weak + AutoAugment CIFAR-10 + Cutout(1, 16)
+//   cifar_weak_cutout     cifar_weak + Cutout(1, size / 2) (16 at 32x32)
 //   simclr                RandomResizedCrop(size, 0.08-1) + flip
 //                         + RandomApply(ColorJitter(0.4, 0.4, 0.4, 0.1), 0.8)
 //                         + RandomGrayscale(0.2)
 //   imagenet_randaug      RandomResizedCrop(size, 0.08-1) + flip
 //                         + ColorJitter(0.4, 0.4, 0.4) + RandAugment(2, 10)
+//   imagenet_autoaug      RandomResizedCrop(size, 0.08-1) + flip
+//                         + AutoAugment ImageNet
 //   eval                  normalise only (small images); Resize(256) +
 //                         CenterCrop(224) for ImageNet-sized ones
 //                         (Resize(size * 256 / 224) + CenterCrop(size) for

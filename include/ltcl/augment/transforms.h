@@ -73,6 +73,9 @@ Transform random_apply(Transform transform, double p);
 // sub-policies, each of its two ops with its probability, torchvision's 10
 // magnitude bins, random sign for signed ops, nearest interpolation, fill 0.
 Transform auto_augment_cifar10();
+// The same with the ImageNet policy (Posterize, Rotate, Solarize, Equalize,
+// Color, Contrast, Invert, Sharpness, ShearX sub-policies).
+Transform auto_augment_imagenet();
 
 // RandAugment (Cubuk et al. 2020): num_ops ops drawn uniformly from
 // torchvision's 14 (Identity, ShearX/Y, TranslateX/Y, Rotate, Brightness,
