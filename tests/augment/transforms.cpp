@@ -520,7 +520,7 @@ TEST(AugmentBadOptions, RejectedWithClearMessages) {
         aug::make_recipe(
             "fancy", aug::DatasetStats::known("cifar10", 32, 32, 3));
       },
-      {"valid: cifar_weak, cifar_autoaug_cutout, simclr"});
+      {"valid: cifar_weak, cifar_autoaug_cutout, cifar_weak_cutout, simclr"});
   expect_error(
       [] { aug::DatasetStats::known("cifar10", -32, 32, 3); }, {"got -32x32"});
   // Crop larger than the padded image is rejected when applied.

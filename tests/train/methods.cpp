@@ -152,7 +152,7 @@ TEST(MethodResume, HybridCheckpointHoldsBothStreams) {
   ASSERT_EQ(
       run_command(
           "LTCL_DEBUG_TERM_AT_STEP=7 " + train_cmd(cfg, dir / "run"), &out),
-      0)
+      3)  // stopped, resumable
       << out;
   auto meta = ltcl::train::load_checkpoint(
       (dir / "run" / "last.pt").string(), nullptr, nullptr);
