@@ -116,6 +116,50 @@ std::unique_ptr<BatchStream> make_single_stream(
       std::move(views), std::move(sampler), options);
 }
 
+namespace {
+
+Batch rows_of(const Batch& b, int64_t k, int64_t parts) {
+  const int64_t n = b.labels.size(0);
+  if (n % parts != 0) {
+    fail(
+        "split_step - a batch of {} images does not split into {} equal "
+        "micro-batches",
+        n,
+        parts);
+  }
+  auto take = [&](const torch::Tensor& t) {
+    return t.slice(0, k, n, parts).contiguous();
+  };
+  Batch out;
+  for (const auto& v : b.views) {
+    out.views.push_back(take(v));
+  }
+  out.labels = take(b.labels);
+  if (b.indices.defined()) {
+    out.indices = take(b.indices);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<StepBatch> split_step(const StepBatch& step, int64_t parts) {
+  if (parts < 1) {
+    fail("split_step - parts must be >= 1: {{got {}}}", parts);
+  }
+  std::vector<StepBatch> out;
+  out.reserve(static_cast<size_t>(parts));
+  for (int64_t k = 0; k < parts; ++k) {
+    StepBatch m;
+    m.main = rows_of(step.main, k, parts);
+    if (step.balanced) {
+      m.balanced = rows_of(*step.balanced, k, parts);
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
 std::unique_ptr<BatchStream> make_instance_and_balanced_stream(
     const data::DatasetPtr& train,
     const std::vector<augment::Recipe>& recipes,

@@ -113,12 +113,18 @@ struct Trainer::State {
 // `c` is validated by the constructors, before any data is opened.
 void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
   const int world = context.world_size();
-  if (c.optim.batch_size % world != 0) {
+  const int64_t accumulation = c.optim.accumulation_steps;
+  if (c.optim.batch_size % (world * accumulation) != 0) {
     fail(
         "optim.batch_size: the global batch {} is not divisible by the world "
-        "size {} (each rank takes batch / world)",
+        "size {}{} (each rank takes batch / world{})",
         c.optim.batch_size,
-        world);
+        world,
+        accumulation > 1
+            ? fmt::format(" x optim.accumulation_steps {}", accumulation)
+            : std::string(),
+        accumulation > 1 ? ", in micro-batches of 1 / accumulation_steps"
+                         : "");
   }
   ctx = context;
   config = std::move(c);
@@ -137,6 +143,13 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
   counts = data.train->class_counts();
   for (size_t k = 0; k < counts.size(); ++k) {
     if (counts[k] == 0) {
+      if (cfg.data.profile == "none") {
+        fail(
+            "Trainer - class {} ('{}') has no training image: the training "
+            "data holds none of it",
+            k,
+            data.train->class_names()[k]);
+      }
       fail(
           "Trainer - class {} ('{}') has no training image after the "
           "long-tail selection (lower data.imbalance_factor)",
@@ -166,7 +179,8 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
     // A small folder of one's own images: one step of every image per
     // epoch instead of no step at all (the recipe's batch is larger than
     // the data). Recorded in the resolved config, so a resume agrees.
-    const int64_t b = std::max<int64_t>(world, n_train / world * world);
+    const int64_t unit = world * accumulation;
+    const int64_t b = std::max<int64_t>(unit, n_train / unit * unit);
     spdlog::warn(
         "optim.batch_size {} is larger than the {} training images: using "
         "batches of {} (one step an epoch)",
@@ -192,7 +206,8 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
   auto lo = pipeline::LoaderOptions()
                 .batch_size(cfg.optim.batch_size / world)
                 .workers(static_cast<int>(cfg.data.workers))
-                .drop_last(info_of_method.traits.drop_last)
+                // Accumulation splits every batch into equal micro-batches.
+                .drop_last(info_of_method.traits.drop_last || accumulation > 1)
                 .seed(static_cast<uint64_t>(cfg.train.seed));
   if (info_of_method.traits.streams == Streams::kInstanceAndBalanced) {
     stream = pipeline::make_instance_and_balanced_stream(
@@ -249,7 +264,29 @@ std::map<std::string, double> Trainer::State::train_step(
   env.forward = [this](const torch::Tensor& x) {
     return precision->forward(*model, x);
   };
-  auto parts = method->step(batch, env);
+  const int64_t accumulation = config.optim.accumulation_steps;
+  LossParts parts;
+  if (accumulation > 1) {
+    // The method backpropagates micro-batch by micro-batch; the gradient
+    // average over the ranks starts with the last backward.
+    env.backward = [this](const torch::Tensor& loss) {
+      if (scaler) {
+        scaler->scale(loss).backward();
+      } else {
+        loss.backward();
+      }
+    };
+    env.last_backward = [this](bool last) {
+      if (reducer) {
+        reducer->set_require_sync(last);
+      }
+    };
+    optimizer->zero_grad();
+    parts = method->accumulate(
+        pipeline::split_step(batch, accumulation), env);
+  } else {
+    parts = method->step(batch, env);
+  }
   if (!parts.count("total")) {
     fail(
         "Trainer - method '{}' returned no 'total' loss part",
@@ -276,11 +313,13 @@ std::map<std::string, double> Trainer::State::train_step(
     }
   }
   util::check_finite(values, global_step, epoch);
-  optimizer->zero_grad();
-  if (scaler) {
-    scaler->scale(parts["total"]).backward();
-  } else {
-    parts["total"].backward();
+  if (accumulation == 1) {
+    optimizer->zero_grad();
+    if (scaler) {
+      scaler->scale(parts["total"]).backward();
+    } else {
+      parts["total"].backward();
+    }
   }
   if (reducer) {
     reducer->synchronize();  // gradient average over the ranks

@@ -26,6 +26,16 @@ struct StepBatch {
   std::optional<Batch> balanced;  // Hybrid: the class-balanced batch
 };
 
+// Splits a rank's step into `parts` micro-batches for gradient
+// accumulation: micro-batch k holds the rows k, k + parts, k + 2 * parts,
+// ... of every batch (views, labels, indices). Ranks take interleaved draws
+// (rank r of W: global draws r, r + W, ...), so micro-batch k of rank r
+// holds exactly the draws rank r + k * W of W * parts processes would take:
+// 1 process x K micro-batches, W x K / W and W * K processes train on the
+// same per-forward batches. Throws ltcl::Error when a batch's size is not
+// divisible by `parts` (parts >= 1).
+std::vector<StepBatch> split_step(const StepBatch& step, int64_t parts);
+
 // Sampler positions by stream name: "train" (and "balanced" for two
 // streams), each {epoch, position}.
 using StreamState = std::map<std::string, std::vector<int64_t>>;

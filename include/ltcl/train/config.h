@@ -122,6 +122,9 @@ struct OptimConfig {
   double weight_decay = 5e-4;
   bool no_decay_bn_bias = false;  // BCL-style: no decay on 1-d params
   int64_t batch_size = 128;
+  // Micro-batches a step's global batch is split into, one forward /
+  // backward each, before one optimizer step (1 = none).
+  int64_t accumulation_steps = 1;
 };
 
 struct ScheduleConfig {

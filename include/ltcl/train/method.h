@@ -56,6 +56,19 @@ enum class Streams {
   kInstanceAndBalanced,
 };
 
+// How a method takes optim.accumulation_steps > 1.
+enum class Accumulation {
+  // Its loss is a mean over the images (the CE family): the default
+  // Method::accumulate() backpropagates each micro-batch's loss / K, which
+  // is the whole batch's gradient (BatchNorm aside).
+  kMicroBatchMean,
+  // It overrides Method::accumulate() (a term that couples the images of
+  // the batch, e.g. the contrastive core's embedding cache).
+  kOwn,
+  // Not supported: optim.accumulation_steps > 1 is a config error.
+  kUnsupported,
+};
+
 struct MethodTraits {
   int64_t views = 1;  // entries of data.views
   Streams streams = Streams::kOne;
@@ -66,6 +79,7 @@ struct MethodTraits {
   // family's step-1 gradients differ from one process's by ~23 %).
   bool sync_bn = true;
   bool instance_sampler = false;  // needs data.sampler 'random'
+  Accumulation accumulation = Accumulation::kMicroBatchMean;
 };
 
 // Given once, after the model is built and on its device.
@@ -84,6 +98,11 @@ struct StepEnv {
   // The model's forward pass with the configured precision (autocast,
   // channels-last).
   std::function<models::NetworkOutput(const at::Tensor&)> forward;
+  // Accumulated steps only (Method::accumulate): backpropagates a loss
+  // (scaled for fp16), and says whether the coming backward is the step's
+  // last, so that the gradient average over the ranks starts only then.
+  std::function<void(const at::Tensor&)> backward;
+  std::function<void(bool last)> last_backward;
 };
 
 class Method {
@@ -101,6 +120,15 @@ class Method {
   virtual LossParts step(
       const pipeline::StepBatch& batch,
       const StepEnv& env) = 0;
+  // A step of K = optim.accumulation_steps micro-batches (K > 1; the
+  // trainer calls step() and backpropagates "total" itself when K is 1):
+  // accumulates the step's gradient through env.backward and returns the
+  // loss parts of the whole step, detached. The default (traits
+  // Accumulation::kMicroBatchMean) backpropagates step(micro[k]).total / K
+  // for each k and returns the parts' means.
+  virtual LossParts accumulate(
+      const std::vector<pipeline::StepBatch>& micro,
+      const StepEnv& env);
   // After the optimizer step (e.g. ResCom fills its queue).
   virtual void after_step() {}
 };

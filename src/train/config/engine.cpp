@@ -415,6 +415,16 @@ void add_loss_keys(ConfigSchema& s) {
               m.name,
               c.data.sampler));
     }
+    if (c.optim.accumulation_steps > 1 &&
+        m.traits.accumulation == Accumulation::kUnsupported) {
+      report(
+          "optim.accumulation_steps",
+          fmt::format(
+              "optim.accumulation_steps: loss.method '{}' does not support "
+              "gradient accumulation (its loss couples the images of a "
+              "step); use 1, or more processes for a larger batch",
+              m.name));
+    }
     if (m.check) {
       m.check(c, report);
     }

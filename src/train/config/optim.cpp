@@ -33,6 +33,24 @@ void add_optim_keys(ConfigSchema& s) {
       LTCL_CONFIG_FIELD(int64_t, optim.batch_size),
       "Images per step (global batch).",
       int_range(1, kMaxBatch)));
+  s.add(make_key<int64_t>(
+      "optim.accumulation_steps",
+      LTCL_CONFIG_FIELD(int64_t, optim.accumulation_steps),
+      "Gradient accumulation: each rank's batch is split into this many "
+      "micro-batches (interleaved, so that 1 process x K equals K processes "
+      "x 1), one optimizer step per global batch.",
+      int_range(1, 4096)));
+  s.add_rule([](const Config& c, const ConfigReport& report) {
+    if (c.optim.batch_size % c.optim.accumulation_steps != 0) {
+      report(
+          "optim.accumulation_steps",
+          fmt::format(
+              "optim.accumulation_steps: the batch {} is not divisible by "
+              "{} micro-batches",
+              c.optim.batch_size,
+              c.optim.accumulation_steps));
+    }
+  });
   s.add_rule([](const Config& c, const ConfigReport& report) {
     if (c.optim.nesterov && c.optim.momentum <= 0) {
       report(

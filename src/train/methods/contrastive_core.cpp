@@ -71,6 +71,89 @@ class ContrastiveCore : public Method {
         {"total", loss_.alpha * cls + loss_.beta * con}};
   }
 
+  // K micro-batches with the contrastive term over the whole batch (an
+  // embedding cache, as in GradCache, Gao et al. 2021):
+  //   1. a no-grad forward of each micro-batch (all three views, so that
+  //      BatchNorm normalises as in pass 3) keeps its view 1-2 embeddings;
+  //      the buffers are restored, so running statistics move once;
+  //   2. the contrastive loss of all the cached embeddings (gathered over
+  //      the ranks as in step()) gives d(beta * con) / dz for each of them
+  //      and for the prototypes;
+  //   3. each micro-batch again, with the graph: alpha * LA-CE / K plus
+  //      <z, dz> (and, with the last one, <prototypes, d prototypes>, the
+  //      prototypes computed once with their graph before pass 2) is
+  //      backpropagated, which leaves the whole batch's gradient.
+  // Exact but for BatchNorm: statistics are per micro-batch (as per rank
+  // without SyncBN).
+  LossParts accumulate(
+      const std::vector<pipeline::StepBatch>& micro,
+      const StepEnv& env) override {
+    const auto k = static_cast<int64_t>(micro.size());
+    std::vector<torch::Tensor> zs, ys;
+    {
+      BufferSnapshot keep(*env.model);
+      torch::NoGradGuard no_grad;
+      for (const auto& m : micro) {
+        const int64_t b = m.main.labels.size(0);
+        auto o = env.forward(torch::cat(m.main.views, 0));
+        zs.push_back(torch::stack(
+            {o.embeddings.slice(0, b, 2 * b),
+             o.embeddings.slice(0, 2 * b, 3 * b)},
+            1));
+        ys.push_back(m.main.labels.to(device_));
+      }
+    }
+    auto z = torch::cat(zs, 0).requires_grad_(true);
+    std::vector<torch::Tensor> inputs = {z};
+    // The prototypes once (head_fc's BatchNorm moves its statistics once,
+    // as in step()); their graph waits for the last backward.
+    torch::Tensor protos_graph, protos;
+    if (loss_.contrastive.class_complement()) {
+      protos_graph = env.model->prototypes();
+      protos = protos_graph.detach().requires_grad_(true);
+      inputs.push_back(protos);
+    }
+    auto global = dist::gather_for_contrastive(*dist_, z, torch::cat(ys, 0));
+    auto con = losses::functional::contrastive_loss(
+        global.features, global.labels, protos, counts_, loss_.contrastive);
+    auto grads = torch::autograd::grad({loss_.beta * con}, inputs);
+
+    torch::Tensor cls_sum;
+    int64_t offset = 0;
+    for (int64_t i = 0; i < k; ++i) {
+      const auto& batch = micro[static_cast<size_t>(i)].main;
+      const int64_t b = batch.labels.size(0);
+      auto o = env.forward(torch::cat(batch.views, 0));
+      auto zi = torch::stack(
+          {o.embeddings.slice(0, b, 2 * b),
+           o.embeddings.slice(0, 2 * b, 3 * b)},
+          1);
+      auto cls = losses::functional::logit_adjusted_cross_entropy(
+          o.logits.slice(0, 0, b), ys[static_cast<size_t>(i)], counts_,
+          loss_.logit_adjusted);
+      auto gz = grads[0].slice(0, offset, offset + b);
+      offset += b;
+      auto surrogate = (loss_.alpha / static_cast<double>(k)) * cls +
+          (zi.to(torch::kFloat) * gz.to(torch::kFloat)).sum();
+      const bool last = i + 1 == k;
+      if (last && protos.defined()) {
+        surrogate = surrogate +
+            (protos_graph.to(torch::kFloat) *
+             grads[1].to(torch::kFloat))
+                .sum();
+      }
+      env.last_backward(last);
+      env.backward(surrogate);
+      auto c = cls.detach() / static_cast<double>(k);
+      cls_sum = cls_sum.defined() ? cls_sum + c : c;
+    }
+    con = con.detach();
+    return {
+        {"la_ce", cls_sum},
+        {"contrastive", con},
+        {"total", loss_.alpha * cls_sum + loss_.beta * con}};
+  }
+
  private:
   LossConfig loss_;
   torch::Tensor counts_;
@@ -138,6 +221,7 @@ MethodInfo core_method(
   m.traits.projection = true;
   m.traits.drop_last = true;
   m.traits.sync_bn = true;
+  m.traits.accumulation = Accumulation::kOwn;
   m.keys = add_keys;
   m.preset = [bcl, rcl](Config& c) {
     auto& o = c.loss.contrastive;

@@ -103,6 +103,9 @@ MethodInfo hybrid_method(std::string name, std::string summary, bool psc) {
   m.traits.drop_last = true;
   m.traits.sync_bn = true;
   m.traits.instance_sampler = true;
+  // Its contrastive term couples the batch (and ResCom's queue is filled
+  // per step): no embedding cache yet.
+  m.traits.accumulation = Accumulation::kUnsupported;
   if (psc) {
     m.keys = [](ConfigSchema& s) {
       s.add(make_key<double>(

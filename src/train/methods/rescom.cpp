@@ -103,6 +103,9 @@ void add_rescom(std::vector<MethodInfo>& out) {
   m.traits.drop_last = true;
   m.traits.sync_bn = true;
   m.traits.instance_sampler = true;
+  // Its contrastive term couples the batch (and ResCom's queue is filled
+  // per step): no embedding cache yet.
+  m.traits.accumulation = Accumulation::kUnsupported;
   m.keys = [](ConfigSchema& s) {
     s.add(make_key<int64_t>(
         "loss.rescom_queue_size",
