@@ -266,7 +266,9 @@ struct Generated {
 Generated generate(const NetworkImpl& net, const ExportOptions& o) {
   Emitter e;
   std::ostringstream src;
-  const auto* module = net.named_children().find("backbone");
+  // Kept alive: find() points into the dict.
+  const auto children = net.named_children();
+  const auto* module = children.find("backbone");
   if (module == nullptr) {
     fail("export - the network has no backbone");
   }

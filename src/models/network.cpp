@@ -36,9 +36,12 @@ void NetworkImpl::reset() {
     feature_dim_ = net->feature_dim();
     register_module("backbone", net.ptr());
     backbone = torch::nn::AnyModule(net);
-  } else if (arch == "resnet50" || arch == "resnext50_32x4d") {
-    auto opts =
-        arch == "resnet50" ? resnet50_options(0) : resnext50_32x4d_options(0);
+  } else if (
+      arch == "resnet50" || arch == "resnet152" ||
+      arch == "resnext50_32x4d") {
+    auto opts = arch == "resnet50" ? resnet50_options(0)
+        : arch == "resnet152"      ? resnet152_options(0)
+                                   : resnext50_32x4d_options(0);
     auto net = ResNet(opts.in_channels(options.in_channels()));
     feature_dim_ = net->feature_dim();
     register_module("backbone", net.ptr());
@@ -46,7 +49,7 @@ void NetworkImpl::reset() {
   } else {
     fail(
         "Network - unknown arch (resnet20, resnet32, resnet44, resnet56, "
-        "resnet50, resnext50_32x4d): {{got '{}'}}",
+        "resnet50, resnet152, resnext50_32x4d): {{got '{}'}}",
         arch);
   }
 

@@ -10,6 +10,10 @@ ResNetOptions resnet50_options(int64_t num_classes) {
   return ResNetOptions().num_classes(num_classes);
 }
 
+ResNetOptions resnet152_options(int64_t num_classes) {
+  return ResNetOptions().layers({3, 8, 36, 3}).num_classes(num_classes);
+}
+
 ResNetOptions resnext50_32x4d_options(int64_t num_classes) {
   return ResNetOptions().groups(32).width_per_group(4).num_classes(num_classes);
 }

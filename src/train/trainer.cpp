@@ -15,6 +15,7 @@
 #include "ltcl/dist/sync_batchnorm.h"
 #include "ltcl/eval/evaluate.h"
 #include "ltcl/models/network.h"
+#include "ltcl/models/pretrained.h"
 #include "ltcl/pipeline/streams.h"
 #include "ltcl/train/checkpoint.h"
 #include "ltcl/train/loss_scaler.h"
@@ -224,6 +225,13 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
   torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));
   model = build_network(
       cfg, stats.channels, data.train->num_classes(), *method);
+  if (!cfg.model.pretrained.empty()) {
+    const int64_t n =
+        models::load_pretrained_backbone(*model, cfg.model.pretrained);
+    spdlog::info(
+        "model.pretrained: {} backbone tensors from {}", n,
+        cfg.model.pretrained);
+  }
   model->to(device);
   precision = std::make_unique<Precision>(
       cfg.train.amp, cfg.train.channels_last, device);

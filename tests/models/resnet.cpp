@@ -198,6 +198,8 @@ TEST_F(ResNetTest, Resnet50ParameterCount) {
   // Published sizes (torchvision docs): 25,557,032 and 25,028,904.
   EXPECT_EQ(count_parameters(*ResNet(resnet50_options())), 25557032);
   EXPECT_EQ(count_parameters(*ResNet(resnext50_32x4d_options())), 25028904);
+  // ResNet-152 (Places-LT's backbone): 60,192,808.
+  EXPECT_EQ(count_parameters(*ResNet(resnet152_options())), 60192808);
 }
 
 }  // namespace

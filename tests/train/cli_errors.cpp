@@ -11,9 +11,12 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <torch/serialize.h>
 #include <torch/torch.h>
 
 #include "ltcl/data/image_io.h"
+#include "ltcl/models/network.h"
+#include "ltcl/train/saved_model.h"
 #include "support.h"
 
 namespace {
@@ -94,6 +97,36 @@ TEST(CliErrors, HostileFilesAndValuesGiveNamedErrors) {
   std::ofstream(d / "list.txt") << (d / "data" / "test" / "c0" / "0.png").string()
                                 << "\nmissing.png 3\n";
   std::ofstream(d / "empty.yaml");
+  {
+    // The trained model's backbone as a state dict (model.pretrained).
+    auto saved = ltcl::train::load_saved_model(good, "cpu");
+    c10::Dict<std::string, at::Tensor> sd;
+    for (const auto& kv : saved.model->named_parameters()) {
+      sd.insert(kv.key(), kv.value().detach());
+    }
+    for (const auto& kv : saved.model->named_buffers()) {
+      sd.insert(kv.key(), kv.value().detach());
+    }
+    auto bytes = torch::pickle_save(c10::IValue(sd));
+    std::ofstream(d / "resnet20_backbone.pt", std::ios::binary)
+        .write(bytes.data(), bytes.size());
+    // ... which a resnet20 run starts from (backbone.* names load).
+    ASSERT_EQ(
+        run_command(
+            "timeout 300 " + cli_path() +
+                " train --config " LTCL_TEST_SOURCE_DIR
+                "/configs/folder/ce.yaml --out " +
+                (d / "from_pretrained").string() +
+                " --threads 1 --set data.root=" + (d / "data").string() +
+                " model.arch=resnet20 data.image_size=16 schedule.epochs=1 "
+                "schedule.warmup_epochs=0 model.pretrained=" +
+                (d / "resnet20_backbone.pt").string(),
+            &out),
+        0)
+        << out;
+    EXPECT_NE(out.find("model.pretrained: "), std::string::npos) << out;
+    EXPECT_NE(out.find(" backbone tensors from "), std::string::npos) << out;
+  }
   std::ofstream(d / "bad_value.yaml") << "train:\n  threads: 100000\n";
 
   const std::vector<Case> cases = {
@@ -154,6 +187,18 @@ TEST(CliErrors, HostileFilesAndValuesGiveNamedErrors) {
       {"data stats of a missing root",
        "data stats --dataset folder --root " + (d / "nowhere").string(),
        "nowhere"},
+      {"an ltcl checkpoint as pretrained weights",
+       "train --config " LTCL_TEST_SOURCE_DIR "/configs/folder/ce.yaml --out " +
+           (d / "pre").string() + " --set data.root=" +
+           (d / "data").string() + " model.arch=resnet20 model.pretrained=" +
+           good,
+       "model.pretrained: '" + good + "'"},
+      {"pretrained weights of another architecture",
+       "train --config " LTCL_TEST_SOURCE_DIR "/configs/folder/ce.yaml --out " +
+           (d / "pre").string() + " --set data.root=" +
+           (d / "data").string() + " model.arch=resnet32 model.pretrained=" +
+           (d / "resnet20_backbone.pt").string(),
+       "lacks"},
   };
   for (const auto& c : cases) {
     expect_named_error(c);

@@ -22,7 +22,8 @@
 namespace ltcl::models {
 
 struct NetworkOptions {
-  // resnet20 | resnet32 | resnet44 | resnet56 | resnet50 | resnext50_32x4d
+  // resnet20 | resnet32 | resnet44 | resnet56 | resnet50 | resnet152 |
+  // resnext50_32x4d
   TORCH_ARG(std::string, arch) = "resnet32";
   TORCH_ARG(int64_t, num_classes) = 10;
   TORCH_ARG(int64_t, in_channels) = 3;

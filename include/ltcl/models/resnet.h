@@ -1,7 +1,8 @@
 #pragma once
-// ResNet-50 and ResNeXt-50 (32x4d) for 224x224 inputs (He et al. CVPR 2016;
+// ResNet-50, ResNet-152 and ResNeXt-50 (32x4d) for 224x224 inputs (He et al. CVPR 2016;
 // Xie et al., "Aggregated Residual Transformations", CVPR 2017), laid out
-// exactly like torchvision 0.14's `resnet50` / `resnext50_32x4d` (v1.5: the
+// exactly like torchvision 0.14's `resnet50` / `resnet152` /
+// `resnext50_32x4d` (v1.5: the
 // stride sits on the 3x3 conv of a bottleneck). Module, parameter and buffer
 // names match torchvision one to one -- conv1, bn1, layer1.0.conv1 ...,
 // layer1.0.downsample.0 / .1, fc -- so a torchvision state dict can be
@@ -35,6 +36,8 @@ struct ResNetOptions {
 
 ResNetOptions resnet50_options(int64_t num_classes = 1000);
 ResNetOptions resnext50_32x4d_options(int64_t num_classes = 1000);
+// {3, 8, 36, 3}: the Places-LT backbone (torchvision's `resnet152`).
+ResNetOptions resnet152_options(int64_t num_classes = 1000);
 
 // torchvision's Bottleneck: 1x1 -> 3x3 (stride, groups) -> 1x1 (x4).
 class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {

@@ -74,7 +74,8 @@ struct DataConfig {
 };
 
 struct ModelConfig {
-  std::string arch = "resnet32";  // resnet20/32/44/56, resnet50, resnext50_32x4d
+  // resnet20/32/44/56, resnet50, resnet152, resnext50_32x4d
+  std::string arch = "resnet32";
   int64_t in_channels = 0;  // 0 = from the dataset
   std::string classifier = "linear";  // linear | cosine
   double cosine_scale = 30.0;
@@ -84,6 +85,9 @@ struct ModelConfig {
   // every conv and linear layer, heads included: LDAM-DRW's scheme on the
   // whole model), ldam_backbone (backbone and classifier only) or pytorch.
   std::string init = "ldam_backbone";
+  // A state dict whose backbone tensors replace the initialised ones
+  // (models/pretrained.h); empty: none.
+  std::string pretrained;
 };
 
 // The default loss.method: the registry's first method (plain cross

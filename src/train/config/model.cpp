@@ -16,7 +16,14 @@ void add_model_keys(ConfigSchema& s) {
        "resnet44",
        "resnet56",
        "resnet50",
+       "resnet152",
        "resnext50_32x4d"}));
+  s.add(make_key<Str>(
+      "model.pretrained",
+      LTCL_CONFIG_FIELD(Str, model.pretrained),
+      "Backbone weights to start from: a PyTorch state dict in torchvision's "
+      "ResNet names (torch.save(model.state_dict(), path); fc ignored). "
+      "Empty: none."));
   s.add(make_key<int64_t>(
       "model.in_channels",
       LTCL_CONFIG_FIELD(int64_t, model.in_channels),
