@@ -28,6 +28,17 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #define LTCL_DIST_HAS_NCCL 1
 #endif
+#include <torch/version.h>
+namespace ltcl::dist {
+// What Gloo's and NCCL's groups derive from: c10d::ProcessGroup up to
+// LibTorch 1.13, c10d::Backend from 2.0 (ProcessGroup became the
+// dispatching front over backends). Their collectives are the same calls.
+#if TORCH_VERSION_MAJOR >= 2
+using GroupBase = c10d::Backend;
+#else
+using GroupBase = c10d::ProcessGroup;
+#endif
+}  // namespace ltcl::dist
 #endif
 
 namespace ltcl::dist {
