@@ -25,6 +25,9 @@ void add_data_preview_command(CLI::App& data);
 // `ltcl bench loader` (apps/cmd_augment.cpp).
 void add_bench_loader_command(CLI::App& bench);
 
+// `ltcl bench train` (apps/cmd_bench_train.cpp).
+void add_bench_train_command(CLI::App& bench);
+
 // `ltcl compare RUN...` (apps/cmd_compare.cpp).
 void add_compare_command(CLI::App& app);
 

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   auto* bench = app.add_subcommand("bench", "Measure components' speed");
   bench->require_subcommand(1);
   ltcl::apps::add_bench_loader_command(*bench);
+  ltcl::apps::add_bench_train_command(*bench);
 
   try {
     app.parse(argc, argv);

@@ -8,12 +8,14 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include "ltcl/augment/recipe.h"
 #include "ltcl/dist/collectives.h"
 #include "ltcl/dist/sync_batchnorm.h"
 #include "ltcl/eval/evaluate.h"
+#include "ltcl/losses/checks.h"
 #include "ltcl/models/network.h"
 #include "ltcl/models/pretrained.h"
 #include "ltcl/pipeline/streams.h"
@@ -63,6 +65,37 @@ pipeline::StreamState to_local_state(pipeline::StreamState s, int world) {
 
 }  // namespace
 
+// Phase times of steps run by Trainer::bench (nullptr in training).
+struct PhaseClock {
+  bool cuda = false;
+  std::vector<std::pair<std::string, double>> seconds;  // in first-seen order
+  std::chrono::steady_clock::time_point last;
+
+  void sync() const {
+    if (cuda) {
+      torch::cuda::synchronize();
+    }
+  }
+  void start() {
+    sync();
+    last = std::chrono::steady_clock::now();
+  }
+  // The time since the last lap goes to `phase`.
+  void lap(const std::string& phase) {
+    sync();
+    const auto now = std::chrono::steady_clock::now();
+    const double s = std::chrono::duration<double>(now - last).count();
+    last = now;
+    for (auto& [name, v] : seconds) {
+      if (name == phase) {
+        v += s;
+        return;
+      }
+    }
+    seconds.emplace_back(phase, s);
+  }
+};
+
 struct Trainer::State {
   Config config;
   dist::Context ctx;
@@ -83,6 +116,16 @@ struct Trainer::State {
   std::unique_ptr<Precision> precision;
   std::unique_ptr<LossScaler> scaler;
   std::unique_ptr<pipeline::BatchStream> stream;
+  PhaseClock* clock = nullptr;  // set by bench()
+  // The losses check label ranges and class counts (a read-back to the host
+  // each) on this process's first step only: the data cannot change them.
+  bool inputs_checked = false;
+
+  void lap(const char* phase) {
+    if (clock) {
+      clock->lap(phase);
+    }
+  }
 
   void build(Config c, dist::Context context, DataSplits splits);
   void begin(hooks::Run& run, bool resume);
@@ -266,11 +309,21 @@ std::map<std::string, double> Trainer::State::train_step(
     const pipeline::StepBatch& batch,
     int64_t epoch,
     int64_t global_step) {
+  std::optional<losses::TrustedInputs> trust;
+  if (inputs_checked) {
+    trust.emplace();
+  }
   StepEnv env;
   env.epoch = epoch;
   env.model = model.get();
   env.forward = [this](const torch::Tensor& x) {
-    return precision->forward(*model, x);
+    if (!clock) {
+      return precision->forward(*model, x);
+    }
+    lap("loss");
+    auto out = precision->forward(*model, x);
+    lap("forward");
+    return out;
   };
   const int64_t accumulation = config.optim.accumulation_steps;
   LossParts parts;
@@ -295,6 +348,7 @@ std::map<std::string, double> Trainer::State::train_step(
   } else {
     parts = method->step(batch, env);
   }
+  lap("loss");
   if (!parts.count("total")) {
     fail(
         "Trainer - method '{}' returned no 'total' loss part",
@@ -302,15 +356,13 @@ std::map<std::string, double> Trainer::State::train_step(
   }
   // The loss parts, logged (and checked) as rank means.
   const int world = ctx.world_size();
-  auto flat =
-      torch::empty({static_cast<int64_t>(parts.size())}, torch::kDouble);
-  {
-    auto fa = flat.accessor<double, 1>();
-    int64_t i = 0;
-    for (const auto& kv : parts) {
-      fa[i++] = kv.second.item<double>();
-    }
+  // One read-back to the host for all the parts (not one each).
+  std::vector<torch::Tensor> detached;
+  detached.reserve(parts.size());
+  for (const auto& kv : parts) {
+    detached.push_back(kv.second.detach().reshape({}).to(torch::kDouble));
   }
+  auto flat = torch::stack(detached).to(torch::kCPU).contiguous();
   ctx.all_reduce(flat, dist::ReduceOp::kSum);
   std::map<std::string, double> values;
   {
@@ -321,6 +373,7 @@ std::map<std::string, double> Trainer::State::train_step(
     }
   }
   util::check_finite(values, global_step, epoch);
+  lap("loss_readout");
   if (accumulation == 1) {
     optimizer->zero_grad();
     if (scaler) {
@@ -329,9 +382,11 @@ std::map<std::string, double> Trainer::State::train_step(
       parts["total"].backward();
     }
   }
+  lap("backward");
   if (reducer) {
     reducer->synchronize();  // gradient average over the ranks
   }
+  lap("grad_allreduce");
   if (scaler) {
     // fp16: the averaged gradients are the same on every rank, so every
     // rank takes the same decision.
@@ -350,7 +405,142 @@ std::map<std::string, double> Trainer::State::train_step(
     optimizer->step();
   }
   method->after_step();
+  lap("optimizer");
+  inputs_checked = true;
   return values;
+}
+
+namespace {
+
+pipeline::Batch batch_to(const pipeline::Batch& b, const torch::Device& d) {
+  pipeline::Batch out;
+  for (const auto& v : b.views) {
+    out.views.push_back(v.to(d, /*non_blocking=*/true));
+  }
+  out.labels = b.labels.to(d, /*non_blocking=*/true);
+  out.indices = b.indices;
+  return out;
+}
+
+pipeline::StepBatch step_to(
+    const pipeline::StepBatch& s,
+    const torch::Device& d) {
+  pipeline::StepBatch out;
+  out.main = batch_to(s.main, d);
+  if (s.balanced) {
+    out.balanced = batch_to(*s.balanced, d);
+  }
+  return out;
+}
+
+// Random images of the batch's shapes, on the device (labels kept).
+pipeline::StepBatch synthetic_like(const pipeline::StepBatch& s) {
+  auto fake = [](const pipeline::Batch& b) {
+    pipeline::Batch out = b;
+    for (auto& v : out.views) {
+      v = torch::randn_like(v);
+    }
+    return out;
+  };
+  pipeline::StepBatch out;
+  out.main = fake(s.main);
+  if (s.balanced) {
+    out.balanced = fake(*s.balanced);
+  }
+  return out;
+}
+
+}  // namespace
+
+BenchReport Trainer::bench(const BenchOptions& o) {
+  State& s = *s_;
+  if (o.steps < 1 || o.warmup < 0) {
+    fail("Trainer::bench - steps must be >= 1 and warmup >= 0");
+  }
+  const Config& c = s.config;
+  const int world = s.ctx.world_size();
+  BenchReport r;
+  r.steps = o.steps;
+  r.steps_per_epoch = s.stream->batches_per_epoch();
+  if (c.train.max_steps_per_epoch > 0) {
+    r.steps_per_epoch = std::min(r.steps_per_epoch, c.train.max_steps_per_epoch);
+  }
+  s.model->train();
+  s.stream->set_epoch(0);
+  PhaseClock clock;
+  clock.cuda = s.device.is_cuda();
+  int64_t step = 0;
+  std::optional<pipeline::StepBatch> first;
+  auto next = [&]() {
+    auto b = s.stream->next();
+    if (!b) {  // the epoch ended: the next one
+      s.stream->set_epoch(++step);
+      b = s.stream->next();
+    }
+    if (!b) {
+      fail("Trainer::bench - the stream gives no batch");
+    }
+    return std::move(*b);
+  };
+  set_learning_rate(*s.optimizer, c.optim.lr);
+  // The full pipeline: warm-up, then timed, phase by phase.
+  for (int64_t i = 0; i < o.warmup + o.steps; ++i) {
+    if (i == o.warmup) {
+      clock.seconds.clear();
+      s.clock = &clock;
+    }
+    clock.start();
+    auto batch = next();
+    clock.lap("loader_wait");
+    auto on_device = step_to(batch, s.device);
+    clock.lap("host_to_device");
+    s.train_step(on_device, 0, i);
+    if (!first) {
+      first = on_device;
+      r.images_per_step = s.stream->images(batch) * world;
+    }
+  }
+  s.clock = nullptr;
+  double total = 0;
+  for (auto& [name, v] : clock.seconds) {
+    v /= static_cast<double>(o.steps);
+    total += v;
+  }
+  r.phases = clock.seconds;
+  r.step_seconds = total;
+  r.pipeline_images_per_s = static_cast<double>(r.images_per_step) / total;
+
+  // Model only: one synthetic batch already on the device, no sync inside.
+  auto fake = synthetic_like(*first);
+  for (int64_t i = 0; i < o.warmup; ++i) {
+    s.train_step(fake, 0, i);
+  }
+  clock.sync();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < o.steps; ++i) {
+    s.train_step(fake, 0, i);
+  }
+  clock.sync();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  r.model_only_images_per_s =
+      static_cast<double>(r.images_per_step * o.steps) / secs;
+
+  if (o.evaluate && s.ctx.is_main()) {
+    r.eval_split = c.train.select_on == "val" && s.data.val ? "val" : "test";
+    const auto& d = r.eval_split == "val" ? s.data.val : s.data.test;
+    r.eval_images = static_cast<int64_t>(d->size());
+    clock.sync();
+    const auto e0 = std::chrono::steady_clock::now();
+    s.evaluate(r.eval_split);
+    clock.sync();
+    r.eval_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - e0)
+            .count();
+    s.model->train();
+  }
+  return r;
 }
 
 Trainer::Trainer(Config config, dist::Context ctx)

@@ -203,37 +203,6 @@ INSTANTIATE_TEST_SUITE_P(
 // End to end
 // ---------------------------------------------------------------------------
 
-std::string be32(uint32_t v) {
-  std::string s(4, '\0');
-  for (int k = 0; k < 4; ++k) {
-    s[k] = static_cast<char>((v >> (24 - 8 * k)) & 0xFF);
-  }
-  return s;
-}
-
-// `n` random 28x28 images of MNIST's 10 classes (a class-dependent bright square
-// over noise) as MNIST's uncompressed IDX files `prefix`-*.
-void write_idx(const fs::path& dir, const std::string& prefix, uint32_t n) {
-  fs::create_directories(dir);
-  std::mt19937 rng(n);
-  std::string img = be32(0x803) + be32(n) + be32(28) + be32(28);
-  std::string lab = be32(0x801) + be32(n);
-  for (uint32_t i = 0; i < n; ++i) {
-    const int y = static_cast<int>(i % 10);
-    for (int r = 0; r < 28; ++r) {
-      for (int c = 0; c < 28; ++c) {
-        const bool on = r / 7 == y / 4 && c / 7 == y % 4;
-        img.push_back(static_cast<char>((on ? 150 : 0) + rng() % 100));
-      }
-    }
-    lab.push_back(static_cast<char>(y));
-  }
-  std::ofstream(dir / (prefix + "-images-idx3-ubyte"), std::ios::binary)
-      << img;
-  std::ofstream(dir / (prefix + "-labels-idx1-ubyte"), std::ios::binary)
-      << lab;
-}
-
 fs::path write_config(
     const ltcl::test::TempDir& dir,
     const std::string& method,
@@ -304,8 +273,8 @@ std::vector<fs::path> train_layouts(
     const ltcl::test::TempDir& dir,
     const std::string& method,
     const std::vector<Layout>& layouts) {
-  write_idx(dir / "idx", "train", 64);
-  write_idx(dir / "idx", "t10k", 20);
+  ltcl::test::write_random_idx(dir / "idx", "train", 64);
+  ltcl::test::write_random_idx(dir / "idx", "t10k", 20);
   std::vector<fs::path> outs;
   for (const auto& l : layouts) {
     auto cfg = write_config(dir, method, l.accumulation);

@@ -55,6 +55,34 @@ struct TrainResult {
   std::string out_dir;
 };
 
+// `ltcl bench train`: where a step's time goes (Trainer::bench).
+struct BenchOptions {
+  int64_t steps = 20;  // timed steps of each kind
+  int64_t warmup = 3;  // untimed steps first
+  bool evaluate = true;  // also time one evaluation pass
+};
+
+struct BenchReport {
+  int64_t steps = 0;
+  int64_t images_per_step = 0;  // every view of every rank
+  int64_t steps_per_epoch = 0;
+  // Seconds per step of each phase of the full pipeline, in step order:
+  // loader_wait, host_to_device, forward, loss (the method's work around
+  // the forward pass), loss_readout (the parts to the host, all-reduced,
+  // checked finite), backward, grad_allreduce, optimizer. On CUDA the
+  // device is synchronised at every boundary (so phases add up; the
+  // pipeline then runs a little slower than in training).
+  std::vector<std::pair<std::string, double>> phases;
+  double step_seconds = 0;  // full pipeline, per step
+  double pipeline_images_per_s = 0;
+  // The same model, method and batch shape on synthetic tensors already on
+  // the device: no loader, no copy.
+  double model_only_images_per_s = 0;
+  double eval_seconds = 0;  // one pass over the selecting split (or test)
+  int64_t eval_images = 0;
+  std::string eval_split;
+};
+
 class Trainer {
  public:
   // Validates the config as a whole, opens the data, builds the model and
@@ -75,6 +103,10 @@ class Trainer {
   // Trains to the end (or until a stop signal). With `resume`, continues
   // from <output.dir>/last.pt exactly where it was written.
   TrainResult run(bool resume);
+
+  // Times `options.steps` steps of the real recipe (BenchReport), then as
+  // many on synthetic tensors; changes the model's weights, writes nothing.
+  BenchReport bench(const BenchOptions& options);
 
   // Evaluates the current model on "test" or "val".
   eval::EvalReport evaluate(const std::string& split = "test");
