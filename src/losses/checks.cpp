@@ -1,10 +1,31 @@
 #include "checks.h"
 
+#include "ltcl/losses/checks.h"
+
 #include <torch/torch.h>
 
 #include <cmath>
 
 #include "ltcl/util/error.h"
+
+namespace ltcl::losses {
+namespace {
+thread_local bool trusted = false;
+}
+
+TrustedInputs::TrustedInputs() : previous_(trusted) {
+  trusted = true;
+}
+
+TrustedInputs::~TrustedInputs() {
+  trusted = previous_;
+}
+
+bool inputs_trusted() {
+  return trusted;
+}
+
+}  // namespace ltcl::losses
 
 namespace ltcl::losses::detail {
 
@@ -26,7 +47,7 @@ void check_labels(
                          : std::string("none"),
         shape(labels));
   }
-  if (labels.numel() == 0) {
+  if (labels.numel() == 0 || inputs_trusted()) {
     return;
   }
   auto minmax = torch::aminmax(labels);
@@ -88,6 +109,9 @@ void check_class_counts(
         "{} - class_counts is empty: {{got {}}}",
         component,
         shape(class_counts));
+  }
+  if (inputs_trusted()) {
+    return;
   }
   const double lo = class_counts.min().item<double>();
   if (!(lo > 0)) {

@@ -73,8 +73,9 @@ class ContrastiveCore : public torch::autograd::Function<ContrastiveCore> {
  public:
   // anchors [N, D]; protos [C', D] (C' = 0 without class_complement);
   // y [N], key_labels [N + C']; key_bias [N + C'] or empty (no balance);
-  // anchor_margin [N] or empty (no margin). Empty, not undefined: the
-  // autograd Function records every tensor argument.
+  // anchor_margin [N] or empty (no margin); num_classes C, or -1 when not
+  // known. Empty, not undefined: the autograd Function records every tensor
+  // argument.
   static torch::Tensor forward(
       AutogradContext* ctx,
       const torch::Tensor& anchors,
@@ -84,7 +85,8 @@ class ContrastiveCore : public torch::autograd::Function<ContrastiveCore> {
       const torch::Tensor& key_bias,
       const torch::Tensor& anchor_margin,
       bool class_averaging,
-      double scale) {
+      double scale,
+      int64_t num_classes) {
     // Every full [N, M] pass costs about as much as the matmul here (the
     // exp several times more), so the forward is written to make few of
     // them: one exp, the self mask on the diagonal only, scale and bias
@@ -122,7 +124,11 @@ class ContrastiveCore : public torch::autograd::Function<ContrastiveCore> {
     // on same-class keys (count_k - 1 = 0 only for k = i, masked below).
     torch::Tensor weighted;
     if (class_averaging) {
-      const int64_t bins = key_labels.max().item<int64_t>() + 1;
+      // The class count when known (no read-back to the host: labels are
+      // < C, checked or trusted), else the largest label + 1.
+      const int64_t bins = num_classes > 0
+          ? num_classes
+          : key_labels.max().item<int64_t>() + 1;
       auto count =
           torch::bincount(key_labels, {}, bins).index({key_labels}).to(dtype);
       auto log_count = torch::log(count);
@@ -173,6 +179,7 @@ class ContrastiveCore : public torch::autograd::Function<ContrastiveCore> {
     return {
         grad_anchors,
         grad_protos,
+        torch::Tensor(),
         torch::Tensor(),
         torch::Tensor(),
         torch::Tensor(),
@@ -288,7 +295,8 @@ torch::Tensor contrastive_loss(
       key_bias,
       anchor_margin,
       options.class_averaging(),
-      s * s / tau);
+      s * s / tau,
+      num_classes);
 }
 
 }  // namespace functional

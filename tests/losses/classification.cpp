@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "ltcl/losses/checks.h"
 #include "ltcl/util/error.h"
 #include "support.h"
 
@@ -230,6 +231,34 @@ TEST_F(ClassificationTest, BadArgumentsThrowWithShapes) {
       },
       {"min -1"});
   EXPECT_THROW({ auto m = LDAMLoss(std::vector<int64_t>{3, 0}); }, ltcl::Error);
+}
+
+TEST_F(ClassificationTest, TrustedInputsSkipOnlyTheValueChecksInTheirScope) {
+  auto x = torch::randn({4, 3});
+  auto y = torch::tensor({0, 1, 2, 1});
+  auto zero_count = torch::tensor({10, 0, 1});
+  {
+    ltcl::losses::TrustedInputs trust;
+    EXPECT_TRUE(ltcl::losses::inputs_trusted());
+    // No read-back: the zero count goes through (log 0 = -inf, so the
+    // loss of class 1 is not finite) ...
+    auto l = F::balanced_softmax_cross_entropy(x, y, zero_count);
+    EXPECT_FALSE(std::isfinite(l.item<double>()));
+    {
+      ltcl::losses::TrustedInputs nested;
+    }
+    EXPECT_TRUE(ltcl::losses::inputs_trusted());  // restored, not cleared
+    // ... but shapes are still checked.
+    expect_error(
+        [&] { F::cross_entropy(x, torch::tensor({0, 1, 2})); },
+        {"cross_entropy", "[4, 3]", "[3]"});
+  }
+  EXPECT_FALSE(ltcl::losses::inputs_trusted());
+  expect_error(
+      [&] { F::balanced_softmax_cross_entropy(x, y, zero_count); },
+      {"balanced_softmax_cross_entropy", "min 0"});
+  expect_error(
+      [&] { F::cross_entropy(x, torch::tensor({0, 1, 5, 1})); }, {"max 5"});
 }
 
 }  // namespace
