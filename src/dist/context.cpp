@@ -193,10 +193,10 @@ struct Context::Impl {
   ContextOptions options;
 #ifdef LTCL_WITH_DISTRIBUTED
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> cpu_group;   // Gloo
-  c10::intrusive_ptr<c10d::ProcessGroup> cuda_group;  // NCCL, may be null
+  c10::intrusive_ptr<GroupBase> cpu_group;   // Gloo
+  c10::intrusive_ptr<GroupBase> cuda_group;  // NCCL, may be null
 
-  c10d::ProcessGroup& group_for(const at::Tensor& t, const char* op) const {
+  GroupBase& group_for(const at::Tensor& t, const char* op) const {
     if (t.is_cuda()) {
       if (!cuda_group) {
         fail(

@@ -162,7 +162,7 @@ std::string selection_label(const std::string& select_on) {
 torch::Tensor principal_axes(const torch::Tensor& x, int64_t k) {
   auto centred = x - x.mean(0, true);
   auto cov = centred.t().mm(centred) / std::max<int64_t>(1, x.size(0) - 1);
-  auto eig = torch::linalg::eigh(cov, "L");
+  auto eig = at::linalg_eigh(cov, "L");  // torch::linalg is not in 2.x torch.h
   auto vecs = std::get<1>(eig).flip({1}).slice(1, 0, k).clone();
   for (int64_t j = 0; j < vecs.size(1); ++j) {
     auto col = vecs.select(1, j);
