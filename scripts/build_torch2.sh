@@ -35,6 +35,7 @@ if ! "$VENV/bin/python" -c "import torch, numpy" 2>/dev/null ||
    ! "$VENV/bin/pip" show torch 2>/dev/null | grep -q "^Version: ${TORCH_SPEC#torch==}" ; then
   "$VENV/bin/pip" install -q "$TORCH_SPEC" numpy
 fi
+venv_python="$(cd "$VENV" && pwd)/bin/python"
 torch_dir=$("$VENV/bin/python" -c "import os, torch; print(os.path.dirname(torch.__file__))")
 "$VENV/bin/python" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"
 
@@ -48,7 +49,7 @@ fi
 # Python tests use the venv's interpreter (the same torch).
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$torch_dir" "${cuda_args[@]}" \
-  -DLTCL_SYSTEM_PYTHON="$PWD/$VENV/bin/python" \
+  -DLTCL_SYSTEM_PYTHON="$venv_python" \
   -DLTCL_BUILD_TESTS=1 -DLTCL_BUILD_BENCH=0 >/dev/null
 grep -E "^(TORCH_LIBRARY|LTCL_HAS_CUDA)" "$BUILD_DIR/CMakeCache.txt" || true
 cmake --build "$BUILD_DIR" -j "$JOBS"

@@ -10,13 +10,16 @@
 #      projected 200-epoch time and top-1.
 #
 #   scripts/device_check.sh                     # on the GPU machine
-#   DEVICE=cpu BUDGET_S=240 TESTS=0 scripts/device_check.sh   # CPU path
+#   DEVICE=cpu BUDGET_S=240 TESTS=0 BENCH_STEPS=3 BENCH_WARMUP=1 \
+#     EXTRA=train.max_steps_per_epoch=5 scripts/device_check.sh   # CPU path
 #
 # Environment: DEVICE (cuda), BUDGET_S (600: seconds for the whole check),
 # DATA (../shared/datasets/cifar10-jpeg: CIFAR-10 as JPEG class folders;
 # data.dataset / data.root may also point at CIFAR's binary files with
 # DATASET=cifar10), PYTHON (python3 with torch), BUILD_DIR (build-device),
-# JOBS, TESTS (1), EXTRA (more --set key=value pairs for the training).
+# JOBS, TESTS (1), EXTRA (more --set key=value pairs, e.g.
+# train.max_steps_per_epoch=5 for a quick CPU run), BENCH_STEPS (20) and
+# BENCH_WARMUP (5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -38,6 +41,11 @@ if compgen -G ".device/debs/*.deb" >/dev/null; then
   mkdir -p "$root"
   for deb in .device/debs/*.deb; do dpkg -x "$deb" "$root"; done
   arch_lib="$root/usr/lib/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)"
+  # libblas.so.3 / liblapack.so.3 live in alternatives folders that no
+  # postinst links here (dpkg -x runs none).
+  for alt in "$arch_lib"/openblas*; do
+    [[ -d "$alt" ]] && arch_lib="$arch_lib:$alt"
+  done
   prefixes+=("$root/usr")
   export CPATH="$root/usr/include:$root/usr/include/opencv4${CPATH:+:$CPATH}"
   export LIBRARY_PATH="$arch_lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
@@ -82,7 +90,8 @@ fi
 sets=(data.dataset="$DATASET" data.root="$DATA" data.normalization=cifar10
       train.device="$DEVICE" $EXTRA)
 bench=$("$BUILD_DIR/ltcl" bench train --config configs/cifar10_lt/bcl_rcl.yaml \
-  --steps 20 --warmup 5 --json --set "${sets[@]}")
+  --steps "${BENCH_STEPS:-20}" --warmup "${BENCH_WARMUP:-5}" --json \
+  --set "${sets[@]}")
 echo "$bench"
 read -r views_s epoch_s < <("$PYTHON" -c "
 import json, sys

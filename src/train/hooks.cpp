@@ -364,12 +364,22 @@ class Reports : public Hook {
     // RCL's embedding claims, measured on the test set with the class
     // centroids of the validation set (of the test set itself without one),
     // and on the validation set (docs/metrics.md).
-    head["embedding"] = nlohmann::ordered_json::parse(eval::embedding_spaces_json(
-        test, val ? &*val : nullptr, run.class_counts, /*per_class=*/true));
+    // An embedding the metrics cannot take (a row of norm 0: a collapsed
+    // network after a few steps) costs that block only, never the report.
+    auto embedding = [&](const eval::EmbeddedEval& e,
+                         const eval::EmbeddedEval* ref, bool per_class) {
+      try {
+        return nlohmann::ordered_json::parse(eval::embedding_spaces_json(
+            e, ref, run.class_counts, per_class));
+      } catch (const Error& err) {
+        spdlog::warn("metrics.json: no embedding metrics: {}", err.what());
+        return nlohmann::ordered_json{{"error", err.what()}};
+      }
+    };
+    head["embedding"] = embedding(test, val ? &*val : nullptr, true);
     if (val) {
       auto v = report_object(val->report, "val", {}, false);
-      v["embedding"] = nlohmann::ordered_json::parse(eval::embedding_spaces_json(
-          *val, nullptr, run.class_counts, /*per_class=*/false));
+      v["embedding"] = embedding(*val, nullptr, false);
       head["val"] = v;
     }
     head["last"] = report_object(run.last_report, "test", {}, false);

@@ -180,7 +180,10 @@ TEST_P(Accumulation, MicroBatchesGiveTheWholeBatchGradient) {
   ASSERT_EQ(g1.size(), g3.size());
   for (const auto& [name, g] : g1) {
     ASSERT_TRUE(g3.count(name)) << name;
-    const double scale = std::max(1e-2, g.abs().max().item<double>());
+    // Gradients smaller than 0.1 are compared to 1e-6 absolute: the bias
+    // ahead of the prototype head's BatchNorm has a true gradient of 0 and
+    // a float-noise one of ~5e-7 (seen with LibTorch 2.11).
+    const double scale = std::max(1e-1, g.abs().max().item<double>());
     EXPECT_LT((g - g3.at(name)).abs().max().item<double>(), 1e-5 * scale)
         << "gradient of " << name << " (scale " << scale << ")";
   }
