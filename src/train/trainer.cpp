@@ -326,17 +326,19 @@ std::map<std::string, double> Trainer::State::train_step(
     return out;
   };
   const int64_t accumulation = config.optim.accumulation_steps;
+  // Backward of a loss, scaled for fp16.
+  auto backward = [this](const torch::Tensor& loss) {
+    if (scaler) {
+      scaler->scale(loss).backward();
+    } else {
+      loss.backward();
+    }
+  };
   LossParts parts;
   if (accumulation > 1) {
     // The method backpropagates micro-batch by micro-batch; the gradient
     // average over the ranks starts with the last backward.
-    env.backward = [this](const torch::Tensor& loss) {
-      if (scaler) {
-        scaler->scale(loss).backward();
-      } else {
-        loss.backward();
-      }
-    };
+    env.backward = backward;
     env.last_backward = [this](bool last) {
       if (reducer) {
         reducer->set_require_sync(last);
@@ -376,11 +378,7 @@ std::map<std::string, double> Trainer::State::train_step(
   lap("loss_readout");
   if (accumulation == 1) {
     optimizer->zero_grad();
-    if (scaler) {
-      scaler->scale(parts["total"]).backward();
-    } else {
-      parts["total"].backward();
-    }
+    backward(parts["total"]);
   }
   lap("backward");
   if (reducer) {

@@ -30,6 +30,14 @@ namespace {
 constexpr double kRclFeatureScale = 1.5;
 constexpr double kRclMarginMax = 0.1;
 
+// The embeddings of views 1 and 2 of a forward pass over 3b images (views
+// 0, 1, 2 concatenated) as [b, 2, D], the contrastive loss's layout.
+torch::Tensor contrastive_views(const models::NetworkOutput& o, int64_t b) {
+  return torch::stack(
+      {o.embeddings.slice(0, b, 2 * b), o.embeddings.slice(0, 2 * b, 3 * b)},
+      1);
+}
+
 class ContrastiveCore : public Method {
  public:
   explicit ContrastiveCore(const Config& c) : loss_(c.loss) {}
@@ -51,9 +59,7 @@ class ContrastiveCore : public Method {
     const int64_t B = batch.labels.size(0);
     auto o = env.forward(torch::cat(batch.views, 0));
     auto logits0 = o.logits.slice(0, 0, B);
-    auto z = torch::stack(
-        {o.embeddings.slice(0, B, 2 * B), o.embeddings.slice(0, 2 * B, 3 * B)},
-        1);
+    auto z = contrastive_views(o, B);
     // Global batch for the contrastive term (identity in one process).
     auto global = dist::gather_for_contrastive(*dist_, z, y);
     auto protos = loss_.contrastive.class_complement()
@@ -96,10 +102,7 @@ class ContrastiveCore : public Method {
       for (const auto& m : micro) {
         const int64_t b = m.main.labels.size(0);
         auto o = env.forward(torch::cat(m.main.views, 0));
-        zs.push_back(torch::stack(
-            {o.embeddings.slice(0, b, 2 * b),
-             o.embeddings.slice(0, 2 * b, 3 * b)},
-            1));
+        zs.push_back(contrastive_views(o, b));
         ys.push_back(m.main.labels.to(device_));
       }
     }
@@ -124,10 +127,7 @@ class ContrastiveCore : public Method {
       const auto& batch = micro[static_cast<size_t>(i)].main;
       const int64_t b = batch.labels.size(0);
       auto o = env.forward(torch::cat(batch.views, 0));
-      auto zi = torch::stack(
-          {o.embeddings.slice(0, b, 2 * b),
-           o.embeddings.slice(0, 2 * b, 3 * b)},
-          1);
+      auto zi = contrastive_views(o, b);
       auto cls = losses::functional::logit_adjusted_cross_entropy(
           o.logits.slice(0, 0, b), ys[static_cast<size_t>(i)], counts_,
           loss_.logit_adjusted);
