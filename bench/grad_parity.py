@@ -102,11 +102,9 @@ def run_ltcl(ltcl, method, data, out, lr, wd, seed, epochs=1):
     r = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if r.returncode != 0:
         sys.exit("ltcl failed (%d):\n%s" % (r.returncode, r.stdout[-3000:]))
-    m = torch.jit.load(os.path.join(out, "last.pt"))
-    params = {n: p.detach().double().clone()
-              for n, p in m.named_parameters() if n.startswith("model.")}
-    buffers = {n: b.detach().double().clone()
-               for n, b in m.named_buffers() if n.startswith("model.")}
+    p_raw, b_raw = pt.ltcl_tensors(os.path.join(out, "last.pt"))
+    params = {n: p.double().clone() for n, p in p_raw.items()}
+    buffers = {n: b.double().clone() for n, b in b_raw.items()}
     with open(os.path.join(out, "steps.jsonl")) as f:
         steps = [json.loads(line) for line in f]
     return params, steps, buffers

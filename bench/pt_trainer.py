@@ -345,9 +345,22 @@ def ltcl_name(name):
     return "model." + name
 
 
+def ltcl_tensors(path):
+    """An ltcl checkpoint's parameters and buffers as {"model.<name>": tensor}
+    (python/ltcl_checkpoint.py: ltcl's format 2, read without ltcl)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+    import ltcl_checkpoint
+    ck = ltcl_checkpoint.load(path, as_torch=True)
+    params = {"model." + k.split("/", 1)[1]: v for k, v in ck.records.items()
+              if k.startswith("param/")}
+    buffers = {"model." + k.split("/", 1)[1]: v for k, v in ck.records.items()
+               if k.startswith("buffer/")}
+    return params, buffers
+
+
 def load_ltcl_parameters(model, path):
     """Copy every parameter (not the BatchNorm buffers) from an ltcl checkpoint; all must exist."""
-    src = dict(torch.jit.load(path, map_location="cpu").named_parameters())
+    src = ltcl_tensors(path)[0]
     with torch.no_grad():
         for n, p in model.named_parameters():
             q = src.get(ltcl_name(n))

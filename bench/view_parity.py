@@ -59,8 +59,8 @@ def stats(name, x):
 
 
 def load_model(path):
-    m = torch.jit.load(path, map_location="cpu")
-    src = dict(list(m.named_parameters()) + list(m.named_buffers()))
+    params, buffers = pt.ltcl_tensors(path)
+    src = dict(params, **buffers)
     net = pt.Net(10, bcl=True)
     with torch.no_grad():
         for n, t in list(net.named_parameters()) + list(net.named_buffers()):

@@ -27,6 +27,7 @@
 #include "ltcl/util/error.h"
 #include "ltcl/util/limits.h"
 #include "ltcl/util/read_file.h"
+#include "ltcl/util/record_file.h"
 
 namespace fs = std::filesystem;
 using ltcl::data::PickleValue;
@@ -733,6 +734,241 @@ TEST(HostileYaml, AValidChainStillReads) {
       keys,
       (std::vector<std::string>{
           "optim.", "optim.lr", "optim.", "optim.momentum"}));
+}
+
+// ---------------------------------------------------------------------------
+// Checkpoint files (format 2, util/record_file.h).
+// ---------------------------------------------------------------------------
+
+using ltcl::util::RecordFile;
+
+std::string le64(uint64_t v) {
+  std::string s(8, '\0');
+  std::memcpy(s.data(), &v, 8);
+  return s;
+}
+
+uint32_t crc_of(const std::string& s) {
+  return static_cast<uint32_t>(crc32_z(
+      0, reinterpret_cast<const Bytef*>(s.data()), s.size()));
+}
+
+// A file of `table` (JSON text) and `data` (the data section), with the
+// header and table CRCs right, written from the layout in record_file.h.
+std::string checkpoint_file(const std::string& table, const std::string& data) {
+  std::string head = "LTCLCKPT" + le32(2) + le32(0) + le64(table.size()) +
+      le32(crc_of(table));
+  head += le32(crc_of(head));
+  std::string out = head + table;
+  out.resize((out.size() + 63) / 64 * 64, '\0');
+  return out + data;
+}
+
+std::string record(
+    const std::string& name,
+    const std::string& dtype,
+    const std::string& shape,
+    uint64_t offset,
+    uint64_t nbytes,
+    uint32_t crc) {
+  return fmt::format(
+      R"({{"name":"{}","dtype":"{}","shape":{},"offset":{},"nbytes":{},"crc32":{}}})",
+      name, dtype, shape, offset, nbytes, crc);
+}
+
+RecordFile parse_ckpt(const std::string& bytes, const std::string& name) {
+  return RecordFile::parse(std::vector<uint8_t>(bytes.begin(), bytes.end()),
+                           name);
+}
+
+std::string read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in),
+                     std::istreambuf_iterator<char>());
+}
+
+TEST(Checkpoint, FileWrittenByThePythonWriterReadsWithItsValues) {
+  // fuzz/corpus/checkpoint/seed_run.pt comes from python/ltcl_checkpoint.py
+  // (fuzz/make_corpus.py), an independent writer of the same layout.
+  const auto f = parse_ckpt(
+      read_bytes(fs::path(LTCL_FUZZ_CORPUS) / "checkpoint" / "seed_run.pt"),
+      "seed_run.pt");
+  EXPECT_EQ(f.meta()["epoch"], 3);
+  EXPECT_EQ(f.meta()["config_yaml"], "optim:\n  lr: 0.1\n");
+  ASSERT_EQ(f.records().size(), 10u);
+  const auto* s = f.find("sampler/train");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->dtype, ltcl::util::DType::kInt64);
+  EXPECT_EQ(s->shape, std::vector<int64_t>{5});
+  int64_t v[5];
+  std::memcpy(v, f.data(*s), sizeof(v));
+  EXPECT_EQ(std::vector<int64_t>(v, v + 5),
+            (std::vector<int64_t>{5, 3, 1, 0, -7}));
+  const auto* q = f.find("tensor/queue");
+  ASSERT_NE(q, nullptr);
+  double d[6];
+  std::memcpy(d, f.data(*q), sizeof(d));
+  EXPECT_EQ(q->shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_DOUBLE_EQ(d[5], 5.0);
+  EXPECT_EQ(f.find("tensor/empty")->shape, (std::vector<int64_t>{0, 4}));
+  EXPECT_EQ(f.find("tensor/mask")->dtype, ltcl::util::DType::kBool);
+}
+
+TEST(Checkpoint, WriterAndReaderRoundTrip) {
+  const float w[6] = {1.5f, -2.f, 0.f, 3.25f, 1e-20f, -0.f};
+  const int64_t n[2] = {-1, 1LL << 40};
+  std::string bytes;
+  ltcl::util::write_record_file(
+      [&](const void* p, size_t k) {
+        bytes.append(static_cast<const char*>(p), k);
+      },
+      {{"kind", "test"}, {"x", 2}},
+      {{"w", ltcl::util::DType::kFloat32, {2, 3}, w},
+       {"none", ltcl::util::DType::kUInt8, {0}, nullptr},
+       {"n", ltcl::util::DType::kInt64, {2}, n}});
+  const auto f = parse_ckpt(bytes, "rt.pt");
+  EXPECT_EQ(f.meta()["x"], 2);
+  ASSERT_EQ(f.records().size(), 3u);
+  EXPECT_EQ(std::memcmp(f.data(*f.find("w")), w, sizeof(w)), 0);
+  EXPECT_EQ(std::memcmp(f.data(*f.find("n")), n, sizeof(n)), 0);
+  EXPECT_EQ(f.find("n")->offset % 64, 0u);  // records start aligned
+  EXPECT_EQ(f.find("none")->nbytes, 0u);
+}
+
+TEST(Checkpoint, EveryFlippedByteAndEveryTruncationIsRefused) {
+  // No byte of a checkpoint goes unchecked: header and table by their CRCs,
+  // records by theirs, padding must be zero. So no single-byte change and no
+  // cut is accepted.
+  const std::string good =
+      read_bytes(fs::path(LTCL_FUZZ_CORPUS) / "checkpoint" / "seed_run.pt");
+  ASSERT_GT(good.size(), 1000u);
+  EXPECT_NO_THROW(parse_ckpt(good, "good.pt"));
+  size_t accepted = 0;
+  for (size_t k = 0; k < good.size(); ++k) {
+    std::string bad = good;
+    bad[k] = static_cast<char>(bad[k] ^ 0x10);
+    try {
+      parse_ckpt(bad, "bad.pt");
+      ++accepted;
+      ADD_FAILURE() << "byte " << k << " changed and accepted";
+    } catch (const ltcl::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("'bad.pt'"), std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_EQ(accepted, 0u);
+  for (size_t n = 0; n < good.size(); n += 7) {
+    EXPECT_THROW(parse_ckpt(good.substr(0, n), "cut.pt"), ltcl::Error) << n;
+  }
+  EXPECT_ERROR(parse_ckpt(good + std::string(1, '\0'), "long.pt"),
+               "'long.pt' is damaged: 1 bytes follow its last record");
+}
+
+TEST(Checkpoint, HostileTablesGiveNamedErrors) {
+  const std::string data(8, '\x01');
+  const uint32_t c8 = crc_of(data);
+  auto table = [](const std::string& records) {
+    return R"({"meta":{"kind":"x"},"records":[)" + records + "]}";
+  };
+  // Sizes that overflow, or exceed the file, are refused before any
+  // allocation.
+  EXPECT_ERROR(
+      parse_ckpt(checkpoint_file(table(record(
+                     "a", "float32", "[4294967296,4294967296,16]", 0, 0, 0)),
+                                 data),
+                 "over.pt"),
+      "'over.pt': record 'a' declares a shape whose size overflows");
+  EXPECT_ERROR(
+      parse_ckpt(checkpoint_file(table(record("a", "uint8", "[1099511627776]",
+                                              0, 1099511627776, 0)),
+                                 data),
+                 "huge.pt"),
+      "'huge.pt' is truncated: record 'a' needs bytes 0-1099511627776");
+  EXPECT_ERROR(
+      parse_ckpt(checkpoint_file(table(record("a", "uint8", "[8]", 0, 4, c8)),
+                                 data),
+                 "size.pt"),
+      "record 'a' holds 4 bytes, its shape and dtype need 8");
+  EXPECT_ERROR(
+      parse_ckpt(checkpoint_file(table(record("a", "uint8", "[8]", 0, 8, c8) +
+                                       "," +
+                                       record("a", "uint8", "[0]", 0, 0, 0)),
+                                 data),
+                 "twice.pt"),
+      "record 'a' appears twice");
+  EXPECT_ERROR(
+      parse_ckpt(checkpoint_file(table(record("a", "uint8", "[8]", 0, 8, c8) +
+                                       "," +
+                                       record("b", "uint8", "[4]", 4, 4,
+                                              crc_of(data.substr(4)))),
+                                 data),
+                 "overlap.pt"),
+      "record 'b' overlaps the record before it");
+  EXPECT_ERROR(
+      parse_ckpt(checkpoint_file(table(record("a", "uint8", "[8]", 0, 8, 7)),
+                                 data),
+                 "crc.pt"),
+      "'crc.pt' is damaged: record 'a' (bytes ", "fails its CRC-32");
+  EXPECT_ERROR(
+      parse_ckpt(checkpoint_file(table(record("a", "complex", "[8]", 0, 8, c8)),
+                                 data),
+                 "dtype.pt"),
+      "record 'a' has an unknown dtype 'complex'");
+  EXPECT_ERROR(
+      parse_ckpt(checkpoint_file(table(record("a\\u0000b", "uint8", "[8]", 0,
+                                              8, c8)),
+                                 data),
+                 "name.pt"),
+      "record 0 has a bad name 'a\\x00b'");
+  EXPECT_ERROR(
+      parse_ckpt(checkpoint_file(table(record("a", "uint8", "[-8]", 0, 8, c8)),
+                                 data),
+                 "neg.pt"),
+      "record 'a' has a bad size in its shape");
+  EXPECT_ERROR(
+      parse_ckpt(checkpoint_file(table(R"({"name":"a"})"), data), "field.pt"),
+      "record 0 of the table has no valid 'dtype'");
+  // A deep table (100,000 levels, CRCs right) is refused by the depth limit,
+  // not by a stack overflow or gigabytes of tree.
+  EXPECT_ERROR(
+      parse_ckpt(checkpoint_file(
+                     R"({"meta":{"x":)" + std::string(100000, '[') +
+                         std::string(100000, ']') + R"(},"records":[]})",
+                     ""),
+                 "deep.pt"),
+      "'deep.pt': its table nests deeper than 16 levels");
+  EXPECT_ERROR(
+      parse_ckpt(checkpoint_file("{\"meta\":{\"x\":\"\xff\"},\"records\":[]}",
+                                 ""),
+                 "utf8.pt"),
+      "'utf8.pt': its table (bytes 32-", "is not valid JSON");
+  EXPECT_ERROR(
+      parse_ckpt(checkpoint_file(R"({"meta":[],"records":[]})", ""),
+                 "shape.pt"),
+      "its table is not an object with 'meta' (object) and 'records'");
+}
+
+TEST(Checkpoint, ForeignLegacyAndFutureFilesGiveNamedErrors) {
+  // A LibTorch zip archive (format 1, whose loader runs code stored in it)
+  // is recognised by its signature and never opened.
+  EXPECT_ERROR(parse_ckpt(std::string("PK\x03\x04") + std::string(60, 'x'),
+                          "old.pt"),
+               "'old.pt' is a LibTorch / PyTorch zip archive",
+               "loading one runs code stored in it");
+  EXPECT_ERROR(parse_ckpt("hello", "short.pt"),
+               "'short.pt' is not an ltcl checkpoint", "first bytes: 'hello'");
+  EXPECT_ERROR(parse_ckpt("LTCLCKPT\x02", "trunc.pt"),
+               "'trunc.pt' is truncated: 9 bytes");
+  std::string future = checkpoint_file(R"({"meta":{},"records":[]})", "");
+  future[8] = 3;
+  const std::string head = future.substr(0, 28);
+  const uint32_t c = crc_of(head);
+  std::memcpy(future.data() + 28, &c, 4);
+  EXPECT_ERROR(parse_ckpt(future, "new.pt"),
+               "'new.pt' has format version 3; this build reads version 2");
+  TempDir tmp;
+  ASSERT_EQ(::mkfifo((tmp / "fifo.pt").c_str(), 0600), 0);
+  EXPECT_ERROR(RecordFile::read((tmp / "fifo.pt").string()), "FIFO");
 }
 
 }  // namespace

@@ -118,6 +118,38 @@ def yaml_config():
         b"# a comment\ndist:\n  backend: gloo  # trailing\nrun: ~\n")
 
 
+def checkpoints():
+    """Format-2 checkpoints as ltcl writes them (records named param/,
+    buffer/, momentum/, sampler/, rng/, tensor/), small enough to fuzz."""
+    sys.path.insert(0, os.path.join(os.path.dirname(ROOT), "..", "python"))
+    import ltcl_checkpoint as ck
+    rng = np.random.RandomState(1)
+    meta = {"kind": "ltcl checkpoint", "version": 2, "epoch": 3,
+            "step_in_epoch": 0, "global_step": 30, "best_metric": 41.5,
+            "best_epoch": 2, "config_yaml": "optim:\n  lr: 0.1\n",
+            "std_rng": "", "history_json": "[{\"epoch\":0}]",
+            "model_info": "{\"class_counts\":[5,2]}",
+            "optimizer": [{"lr": 0.1, "momentum": 0.9, "dampening": 0.0,
+                           "weight_decay": 5e-4, "nesterov": False,
+                           "params": ["0.weight", "0.bias"]}]}
+    w = rng.randn(3, 4).astype(np.float32)
+    records = {"param/0.weight": w, "param/0.bias": np.zeros(3, np.float32),
+               "buffer/1.running_var": np.ones(3, np.float32),
+               "buffer/1.num_batches_tracked": np.array(7, np.int64),
+               "momentum/0.weight": (w * 0.1).astype(np.float32),
+               "sampler/train": np.array([5, 3, 1, 0, -7], np.int64),
+               "rng/cpu": rng.randint(0, 256, 40).astype(np.uint8),
+               "tensor/queue": np.arange(6, dtype=np.float64).reshape(2, 3),
+               "tensor/mask": np.array([True, False]),
+               "tensor/empty": np.zeros((0, 4), np.int32)}
+    put("checkpoint", "run.pt", ck.dumps(meta, records))
+    put("checkpoint", "empty.pt", ck.dumps({"kind": "ltcl checkpoint"}, {}))
+    put("checkpoint", "dtypes.pt", ck.dumps(
+        {"kind": "other"},
+        {"a": np.arange(4, dtype=np.int16), "b": np.arange(3, dtype=np.int8),
+         "c": np.arange(2, dtype=np.float16), "d": np.arange(5, dtype=np.uint8)}))
+
+
 if __name__ == "__main__":
     pickles()
     idx()
@@ -125,6 +157,7 @@ if __name__ == "__main__":
     list_file()
     images()
     yaml_config()
+    checkpoints()
     for t in sorted(os.listdir(ROOT)):
         files = os.listdir(os.path.join(ROOT, t))
         size = sum(os.path.getsize(os.path.join(ROOT, t, f)) for f in files)

@@ -26,6 +26,7 @@ int cifar_binary(const uint8_t* data, size_t size);  // CIFAR .bin records
 int list_file(const uint8_t* data, size_t size);     // `path label` lines
 int image(const uint8_t* data, size_t size);         // JPEG / PNG decoding
 int yaml_config(const uint8_t* data, size_t size);   // config files
+int checkpoint(const uint8_t* data, size_t size);    // checkpoint files
 
 const std::vector<Target>& targets();
 

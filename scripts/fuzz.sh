@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
-all=(pickle idx cifar_binary list_file image yaml_config)
+all=(pickle idx cifar_binary list_file image yaml_config checkpoint)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 build="${FUZZ_BUILD_DIR:-build-fuzz}"
@@ -28,7 +28,7 @@ ninja -j1 -C "$build" $(printf 'fuzz_%s ' "${targets[@]}") >/dev/null
 max_len() {
   case "$1" in
     pickle | image) echo 16384 ;;
-    cifar_binary) echo 8192 ;;
+    cifar_binary | checkpoint) echo 8192 ;;
     *) echo 4096 ;;
   esac
 }

@@ -44,6 +44,15 @@ std::map<std::string, at::Tensor> read_state_dict(const std::string& path) {
   if (!in.good() && !in.eof()) {
     fail("model.pretrained: cannot read '{}'", path);
   }
+  if (bytes.size() >= 8 && std::equal(bytes.begin(), bytes.begin() + 8,
+                                      "LTCLCKPT")) {
+    fail(
+        "model.pretrained: '{}' is an ltcl checkpoint, not a PyTorch state "
+        "dict (in Python, python/ltcl_checkpoint.py reads its weights and "
+        "torch.save(dict(...)) writes them as one; or continue that run "
+        "with --resume)",
+        path);
+  }
   // torch.save's zip format starts with a zip local-file header.
   if (bytes.size() < 4 || bytes[0] != 'P' || bytes[1] != 'K') {
     fail(

@@ -1,5 +1,6 @@
 #include "ltcl/train/checkpoint.h"
 
+#include <cstring>
 #include <filesystem>
 
 #include <fmt/ranges.h>
@@ -13,14 +14,25 @@
 
 #include "ltcl/util/atomic_file.h"
 #include "ltcl/util/error.h"
+#include "ltcl/util/record_file.h"
 
 namespace ltcl::train {
 namespace {
 
-std::string first_line(const std::string& s) {
-  auto nl = s.find('\n');
-  return nl == std::string::npos ? s : s.substr(0, nl);
-}
+using util::DType;
+using util::Record;
+using util::RecordFile;
+using util::RecordSource;
+
+// Record names: "param/<model name>", "buffer/<model name>",
+// "momentum/<parameter name>", "sampler/<name>", "rng/cpu", "rng/cuda",
+// "tensor/<name>". The table's meta holds the scalars and texts.
+constexpr const char* kParam = "param/";
+constexpr const char* kBuffer = "buffer/";
+constexpr const char* kMomentum = "momentum/";
+constexpr const char* kSampler = "sampler/";
+constexpr const char* kTensor = "tensor/";
+constexpr const char* kKind = "ltcl checkpoint";
 
 at::Tensor to_tensor(const std::vector<int64_t>& v) {
   return torch::tensor(v, torch::kLong);
@@ -32,86 +44,91 @@ std::vector<int64_t> to_vector(const at::Tensor& t) {
       c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
 }
 
-// Keys of a name -> tensor map are stored as one string list + sub-archive.
-void write_map(
-    torch::serialize::OutputArchive& archive,
-    const std::string& key,
-    const std::map<std::string, at::Tensor>& values) {
-  torch::serialize::OutputArchive sub;
-  c10::List<std::string> names;
-  for (const auto& [name, tensor] : values) {
-    names.push_back(name);
-    sub.write("t." + name, tensor);
+DType to_dtype(at::ScalarType t, const std::string& what) {
+  switch (t) {
+    case at::kFloat: return DType::kFloat32;
+    case at::kDouble: return DType::kFloat64;
+    case at::kHalf: return DType::kFloat16;
+    case at::kBFloat16: return DType::kBFloat16;
+    case at::kLong: return DType::kInt64;
+    case at::kInt: return DType::kInt32;
+    case at::kShort: return DType::kInt16;
+    case at::kChar: return DType::kInt8;
+    case at::kByte: return DType::kUInt8;
+    case at::kBool: return DType::kBool;
+    default: break;
   }
-  sub.write("names", c10::IValue(names));
-  archive.write(key, sub);
+  fail("save_checkpoint - {} has dtype {}, which checkpoints do not store",
+       what, c10::toString(t));
 }
 
-std::map<std::string, at::Tensor> read_map(
-    torch::serialize::InputArchive& archive,
-    const std::string& key) {
-  std::map<std::string, at::Tensor> out;
-  torch::serialize::InputArchive sub;
-  if (!archive.try_read(key, sub)) {
-    return out;
+at::ScalarType to_scalar(DType d) {
+  switch (d) {
+    case DType::kFloat32: return at::kFloat;
+    case DType::kFloat64: return at::kDouble;
+    case DType::kFloat16: return at::kHalf;
+    case DType::kBFloat16: return at::kBFloat16;
+    case DType::kInt64: return at::kLong;
+    case DType::kInt32: return at::kInt;
+    case DType::kInt16: return at::kShort;
+    case DType::kInt8: return at::kChar;
+    case DType::kUInt8: return at::kByte;
+    case DType::kBool: return at::kBool;
   }
-  c10::IValue names;
-  sub.read("names", names);
-  for (const auto& name : names.toListRef()) {
-    at::Tensor t;
-    sub.read("t." + name.toStringRef(), t);
-    out[name.toStringRef()] = t;
+  return at::kFloat;
+}
+
+// The optimizer's state map is keyed by a string of the parameter's
+// TensorImpl address in LibTorch 1.13 and by the address itself in later
+// versions: compute whichever key type this LibTorch uses.
+template <typename Map>
+typename Map::key_type state_key(const Map&, const at::Tensor& p) {
+  using Key = typename Map::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    return c10::guts::to_string(p.unsafeGetTensorImpl());
+  } else {
+    return reinterpret_cast<Key>(p.unsafeGetTensorImpl());
+  }
+}
+
+// Tensors the writer stores, kept alive (CPU, contiguous) until written.
+class Records {
+ public:
+  void add(const std::string& name, const at::Tensor& t) {
+    auto c = t.detach().to(torch::kCPU).contiguous();
+    RecordSource r;
+    r.name = name;
+    r.dtype = to_dtype(c.scalar_type(), "'" + name + "'");
+    r.shape = c.sizes().vec();
+    r.data = c.data_ptr();
+    keep_.push_back(c);
+    list_.push_back(std::move(r));
+  }
+  const std::vector<RecordSource>& list() const { return list_; }
+
+ private:
+  std::vector<at::Tensor> keep_;
+  std::vector<RecordSource> list_;
+};
+
+// The parameters' names by TensorImpl (the optimizer holds the tensors).
+std::map<const void*, std::string> parameter_names(
+    const torch::nn::Module& model) {
+  std::map<const void*, std::string> out;
+  for (const auto& p : model.named_parameters()) {
+    out[p.value().unsafeGetTensorImpl()] = p.key();
   }
   return out;
 }
 
-// Loads parameters and buffers of `module` (recursively) from `archive`,
-// checking each shape and copying into the module's own tensors (so they keep
-// their device). Module::load would accept a tensor of another shape.
-void load_module(
-    torch::nn::Module& module,
-    torch::serialize::InputArchive& archive,
-    const std::string& prefix,
-    const std::string& path) {
-  torch::NoGradGuard no_grad;
-  auto load_one = [&](const std::string& name, at::Tensor& dst, bool buffer) {
-    at::Tensor src;
-    if (!archive.try_read(name, src, buffer)) {
-      fail(
-          "load_checkpoint - '{}' does not match the model: no tensor '{}{}'",
-          path,
-          prefix,
-          name);
-    }
-    if (src.sizes() != dst.sizes()) {
-      fail(
-          "load_checkpoint - '{}' does not match the model: '{}{}' has shape "
-          "{} in the file, {} in the model",
-          path,
-          prefix,
-          name,
-          src.sizes().vec(),
-          dst.sizes().vec());
-    }
-    dst.copy_(src);
-  };
-  for (auto& p : module.named_parameters(/*recurse=*/false)) {
-    load_one(p.key(), p.value(), false);
+const torch::optim::SGDOptions& sgd_options(
+    const torch::optim::OptimizerParamGroup& group, const char* who) {
+  const auto* o = dynamic_cast<const torch::optim::SGDOptions*>(
+      &group.options());
+  if (!o) {
+    fail("{} - only SGD's optimizer state is stored in checkpoints", who);
   }
-  for (auto& b : module.named_buffers(/*recurse=*/false)) {
-    load_one(b.key(), b.value(), true);
-  }
-  for (auto& child : module.named_children()) {
-    torch::serialize::InputArchive sub;
-    if (!archive.try_read(child.key(), sub)) {
-      fail(
-          "load_checkpoint - '{}' does not match the model: no module '{}{}'",
-          path,
-          prefix,
-          child.key());
-    }
-    load_module(*child.value(), sub, prefix + child.key() + ".", path);
-  }
+  return *o;
 }
 
 // The first parameter, buffer or optimizer-state tensor holding a NaN or an
@@ -146,6 +163,225 @@ std::string first_non_finite(
   return "";
 }
 
+// A verified record as a CPU tensor (a copy: the file's bytes go away).
+at::Tensor tensor_of(const RecordFile& file, const Record& r) {
+  auto t = at::empty(r.shape, at::TensorOptions().dtype(to_scalar(r.dtype)));
+  if (r.nbytes > 0) {
+    std::memcpy(t.data_ptr(), file.data(r), r.nbytes);
+  }
+  return t;
+}
+
+// A record that must match `like` (name, dtype and shape), or an error
+// naming the file and the tensor.
+const Record& matching(
+    const RecordFile& file,
+    const std::string& name,
+    const at::Tensor& like,
+    const char* what) {
+  const Record* r = file.find(name);
+  if (!r) {
+    fail(
+        "load_checkpoint - '{}' does not match the model: no {} '{}'",
+        file.source(),
+        what,
+        name.substr(name.find('/') + 1));
+  }
+  if (r->shape != like.sizes().vec()) {
+    fail(
+        "load_checkpoint - '{}' does not match the model: '{}' has shape "
+        "{} in the file, {} in the model",
+        file.source(),
+        name.substr(name.find('/') + 1),
+        r->shape,
+        like.sizes().vec());
+  }
+  if (to_scalar(r->dtype) != like.scalar_type()) {
+    fail(
+        "load_checkpoint - '{}' does not match the model: '{}' is {} in the "
+        "file, {} in the model",
+        file.source(),
+        name.substr(name.find('/') + 1),
+        util::dtype_name(r->dtype),
+        c10::toString(like.scalar_type()));
+  }
+  return *r;
+}
+
+template <typename T>
+T meta_value(const RecordFile& file, const char* key) {
+  const auto& meta = file.meta();
+  auto it = meta.find(key);
+  bool ok = it != meta.end();
+  if constexpr (std::is_same_v<T, std::string>) {
+    ok = ok && it->is_string();
+  } else if constexpr (std::is_same_v<T, double>) {
+    ok = ok && it->is_number();
+  } else if constexpr (std::is_same_v<T, bool>) {
+    ok = ok && it->is_boolean();
+  } else {
+    ok = ok && it->is_number_integer();
+  }
+  if (!ok) {
+    fail(
+        "load_checkpoint - '{}': its table has no valid '{}'",
+        file.source(),
+        key);
+  }
+  return it->template get<T>();
+}
+
+// Model and optimizer checked against the file completely before anything
+// is copied: a mismatch leaves both untouched.
+void load_model_and_optimizer(
+    const RecordFile& file,
+    torch::nn::Module* model,
+    torch::optim::Optimizer* optimizer,
+    c10::Device device) {
+  std::vector<std::pair<at::Tensor, const Record*>> copies;
+  size_t expected = 0;
+  if (model) {
+    for (auto& p : model->named_parameters()) {
+      copies.emplace_back(
+          p.value(), &matching(file, kParam + p.key(), p.value(), "parameter"));
+    }
+    for (auto& b : model->named_buffers()) {
+      copies.emplace_back(
+          b.value(), &matching(file, kBuffer + b.key(), b.value(), "buffer"));
+    }
+    expected = copies.size();
+    size_t in_file = 0;
+    for (const auto& r : file.records()) {
+      if (r.name.rfind(kParam, 0) == 0 || r.name.rfind(kBuffer, 0) == 0) {
+        ++in_file;
+      }
+    }
+    if (in_file != expected) {
+      for (const auto& r : file.records()) {
+        const bool param = r.name.rfind(kParam, 0) == 0;
+        if (!param && r.name.rfind(kBuffer, 0) != 0) {
+          continue;
+        }
+        const std::string name = r.name.substr(r.name.find('/') + 1);
+        const bool own = param ? model->named_parameters().contains(name)
+                               : model->named_buffers().contains(name);
+        if (!own) {
+          fail(
+              "load_checkpoint - '{}' does not match the model: the file "
+              "holds '{}', which the model lacks",
+              file.source(),
+              name);
+        }
+      }
+    }
+  }
+  std::vector<std::pair<at::Tensor, const Record*>> momenta;
+  if (optimizer) {
+    const auto& meta = file.meta();
+    auto groups = meta.find("optimizer");
+    if (groups == meta.end() || !groups->is_array()) {
+      fail("load_checkpoint - '{}' holds no optimizer state", file.source());
+    }
+    auto& own = optimizer->param_groups();
+    if (groups->size() != own.size()) {
+      fail(
+          "load_checkpoint - '{}' does not match the optimizer: {} parameter "
+          "groups in the file, {} here",
+          file.source(),
+          groups->size(),
+          own.size());
+    }
+    if (!model) {
+      fail("load_checkpoint - an optimizer needs its model");
+    }
+    const auto names = parameter_names(*model);
+    for (size_t g = 0; g < own.size(); ++g) {
+      const auto& saved = (*groups)[g];
+      auto params = saved.is_object() ? saved.find("params") : saved.end();
+      if (params == saved.end() || !params->is_array()) {
+        fail(
+            "load_checkpoint - '{}': optimizer group {} of its table has no "
+            "'params'",
+            file.source(),
+            g);
+      }
+      const auto& ps = own[g].params();
+      if (params->size() != ps.size()) {
+        fail(
+            "load_checkpoint - '{}' does not match the optimizer: group {} "
+            "has {} parameters in the file, {} here",
+            file.source(),
+            g,
+            params->size(),
+            ps.size());
+      }
+      for (size_t k = 0; k < ps.size(); ++k) {
+        auto n = names.find(ps[k].unsafeGetTensorImpl());
+        if (n == names.end()) {
+          fail("load_checkpoint - an optimizer parameter is not the model's");
+        }
+        if (!(*params)[k].is_string() ||
+            (*params)[k].get<std::string>() != n->second) {
+          fail(
+              "load_checkpoint - '{}' does not match the optimizer: group {} "
+              "parameter {} is '{}' here, not what the file holds",
+              file.source(),
+              g,
+              k,
+              n->second);
+        }
+        if (file.find(kMomentum + n->second)) {
+          momenta.emplace_back(
+              ps[k],
+              &matching(file, kMomentum + n->second, ps[k], "momentum buffer"));
+        }
+      }
+      for (const char* key : {"lr", "momentum", "dampening", "weight_decay"}) {
+        if (!saved.contains(key) || !saved[key].is_number()) {
+          fail(
+              "load_checkpoint - '{}': optimizer group {} of its table has no "
+              "valid '{}'",
+              file.source(),
+              g,
+              key);
+        }
+      }
+      if (!saved.contains("nesterov") || !saved["nesterov"].is_boolean()) {
+        fail(
+            "load_checkpoint - '{}': optimizer group {} of its table has no "
+            "valid 'nesterov'",
+            file.source(),
+            g);
+      }
+      (void)sgd_options(own[g], "load_checkpoint");
+    }
+  }
+  // Everything matches: copy.
+  torch::NoGradGuard no_grad;
+  for (auto& [dst, r] : copies) {
+    dst.copy_(tensor_of(file, *r));
+  }
+  if (optimizer) {
+    const auto& groups = file.meta()["optimizer"];
+    auto& own = optimizer->param_groups();
+    for (size_t g = 0; g < own.size(); ++g) {
+      auto& o = static_cast<torch::optim::SGDOptions&>(own[g].options());
+      o.lr(groups[g]["lr"].get<double>());
+      o.momentum(groups[g]["momentum"].get<double>());
+      o.dampening(groups[g]["dampening"].get<double>());
+      o.weight_decay(groups[g]["weight_decay"].get<double>());
+      o.nesterov(groups[g]["nesterov"].get<bool>());
+    }
+    auto& state = optimizer->state();
+    state.clear();
+    for (auto& [param, r] : momenta) {
+      auto s = std::make_unique<torch::optim::SGDParamState>();
+      s->momentum_buffer(tensor_of(file, *r).to(device));
+      state[state_key(state, param)] = std::move(s);
+    }
+  }
+}
+
 }  // namespace
 
 void save_checkpoint(
@@ -163,52 +399,73 @@ void save_checkpoint(
         path,
         bad);
   }
-  torch::serialize::OutputArchive archive;
-  archive.write("ltcl_checkpoint", c10::IValue(kCheckpointVersion));
-  torch::serialize::OutputArchive model_archive;
-  model.save(model_archive);
-  archive.write("model", model_archive);
+  nlohmann::json meta = {
+      {"kind", kKind},
+      {"version", kCheckpointVersion},
+      {"epoch", state.epoch},
+      {"step_in_epoch", state.step_in_epoch},
+      {"global_step", state.global_step},
+      {"best_metric", state.best_metric},
+      {"best_epoch", state.best_epoch},
+      {"config_yaml", state.config_yaml},
+      {"std_rng", state.std_rng},
+      {"history_json", state.history_json},
+      {"model_info", state.model_info},
+  };
+  Records records;
+  for (const auto& p : model.named_parameters()) {
+    records.add(kParam + p.key(), p.value());
+  }
+  for (const auto& b : model.named_buffers()) {
+    records.add(kBuffer + b.key(), b.value());
+  }
   if (optimizer) {
-    torch::serialize::OutputArchive optim_archive;
-    optimizer->save(optim_archive);
-    archive.write("optimizer", optim_archive);
+    const auto names = parameter_names(model);
+    nlohmann::json groups = nlohmann::json::array();
+    for (const auto& group : optimizer->param_groups()) {
+      const auto& o = sgd_options(group, "save_checkpoint");
+      nlohmann::json params = nlohmann::json::array();
+      for (const auto& p : group.params()) {
+        auto n = names.find(p.unsafeGetTensorImpl());
+        if (n == names.end()) {
+          fail("save_checkpoint - an optimizer parameter is not the model's");
+        }
+        params.push_back(n->second);
+        auto s = optimizer->state().find(state_key(optimizer->state(), p));
+        if (s != optimizer->state().end()) {
+          const auto* sgd =
+              dynamic_cast<const torch::optim::SGDParamState*>(s->second.get());
+          if (sgd && sgd->momentum_buffer().defined()) {
+            records.add(kMomentum + n->second, sgd->momentum_buffer());
+          }
+        }
+      }
+      groups.push_back({
+          {"lr", o.lr()},
+          {"momentum", o.momentum()},
+          {"dampening", o.dampening()},
+          {"weight_decay", o.weight_decay()},
+          {"nesterov", o.nesterov()},
+          {"params", params},
+      });
+    }
+    meta["optimizer"] = groups;
   }
-  archive.write("epoch", c10::IValue(state.epoch));
-  archive.write("step_in_epoch", c10::IValue(state.step_in_epoch));
-  archive.write("global_step", c10::IValue(state.global_step));
-  archive.write("best_metric", c10::IValue(state.best_metric));
-  archive.write("best_epoch", c10::IValue(state.best_epoch));
-  archive.write("config_yaml", c10::IValue(state.config_yaml));
-  archive.write("std_rng", c10::IValue(state.std_rng));
-  archive.write("history_json", c10::IValue(state.history_json));
-  archive.write("model_info", c10::IValue(state.model_info));
-  std::map<std::string, at::Tensor> samplers;
   for (const auto& [name, v] : state.samplers) {
-    samplers[name] = to_tensor(v);
+    records.add(kSampler + name, to_tensor(v));
   }
-  write_map(archive, "samplers", samplers);
-  std::map<std::string, at::Tensor> rng;
   if (state.torch_rng.defined()) {
-    rng["cpu"] = state.torch_rng;
+    records.add("rng/cpu", state.torch_rng);
   }
   if (state.cuda_rng.defined()) {
-    rng["cuda"] = state.cuda_rng;
+    records.add("rng/cuda", state.cuda_rng);
   }
-  write_map(archive, "rng", rng);
-  write_map(archive, "tensors", state.tensors);
-  try {
-    util::atomic_write(path, [&](const util::WriteBytes& write) {
-      archive.save_to([&](const void* data, size_t size) -> size_t {
-        write(data, size);
-        return size;
-      });
-    });
-  } catch (const c10::Error& e) {
-    fail(
-        "save_checkpoint - cannot write '{}': {}",
-        path,
-        first_line(e.what_without_backtrace()));
+  for (const auto& [name, t] : state.tensors) {
+    records.add(kTensor + name, t);
   }
+  util::atomic_write(path, [&](const util::WriteBytes& write) {
+    util::write_record_file(write, meta, records.list());
+  });
 }
 
 Checkpoint load_checkpoint(
@@ -216,89 +473,56 @@ Checkpoint load_checkpoint(
     torch::nn::Module* model,
     torch::optim::Optimizer* optimizer,
     c10::Device device) {
-  if (!std::filesystem::is_regular_file(path)) {
+  if (!std::filesystem::exists(path)) {
     fail("load_checkpoint - no checkpoint file '{}'", path);
   }
-  Checkpoint state;
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path, torch::kCPU);
-  } catch (const c10::Error& e) {
-    fail(
-        "load_checkpoint - '{}' is corrupt or truncated (not a readable "
-        "archive): {}",
-        path,
-        first_line(e.what_without_backtrace()));
-  }
-  c10::IValue v;
-  if (!archive.try_read("ltcl_checkpoint", v) || !v.isInt()) {
+  // Every byte is verified here, before anything is interpreted.
+  const RecordFile file = RecordFile::read(path);
+  if (file.meta().value("kind", "") != kKind) {
     fail("load_checkpoint - '{}' is not an ltcl checkpoint", path);
   }
-  if (v.toInt() != kCheckpointVersion) {
+  const auto version = meta_value<int64_t>(file, "version");
+  if (version != kCheckpointVersion) {
     fail(
-        "load_checkpoint - '{}' has format version {}, this build reads {}",
+        "load_checkpoint - '{}' has checkpoint version {}, this build reads "
+        "{}",
         path,
-        v.toInt(),
+        version,
         kCheckpointVersion);
   }
-  try {
-    if (model) {
-      torch::serialize::InputArchive model_archive;
-      archive.read("model", model_archive);
-      load_module(*model, model_archive, "", path);
-    }
-    if (optimizer) {
-      torch::serialize::InputArchive optim_archive;
-      if (!archive.try_read("optimizer", optim_archive)) {
-        fail("load_checkpoint - '{}' holds no optimizer state", path);
-      }
-      optimizer->load(optim_archive);
-      // The optimizer state was read to the CPU; move it next to the
-      // parameters it belongs to.
-      if (device.type() != c10::DeviceType::CPU) {
-        for (auto& kv : optimizer->state()) {
-          auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(kv.second.get());
-          if (sgd && sgd->momentum_buffer().defined()) {
-            sgd->momentum_buffer(sgd->momentum_buffer().to(device));
-          }
-        }
-      }
-    }
-    auto read = [&](const char* key) {
-      c10::IValue x;
-      archive.read(key, x);
-      return x;
-    };
-    state.epoch = read("epoch").toInt();
-    state.step_in_epoch = read("step_in_epoch").toInt();
-    state.global_step = read("global_step").toInt();
-    state.best_metric = read("best_metric").toDouble();
-    state.best_epoch = read("best_epoch").toInt();
-    state.config_yaml = read("config_yaml").toStringRef();
-    state.std_rng = read("std_rng").toStringRef();
-    state.history_json = read("history_json").toStringRef();
-    c10::IValue info;
-    if (archive.try_read("model_info", info) && info.isString()) {
-      state.model_info = info.toStringRef();  // absent before 2026-12
-    }
-    for (const auto& [name, t] : read_map(archive, "samplers")) {
-      state.samplers[name] = to_vector(t);
-    }
-    auto rng = read_map(archive, "rng");
-    if (rng.count("cpu")) {
-      state.torch_rng = rng["cpu"];
-    }
-    if (rng.count("cuda")) {
-      state.cuda_rng = rng["cuda"];
-    }
-    state.tensors = read_map(archive, "tensors");
-  } catch (const c10::Error& e) {
+  Checkpoint state;
+  state.epoch = meta_value<int64_t>(file, "epoch");
+  state.step_in_epoch = meta_value<int64_t>(file, "step_in_epoch");
+  state.global_step = meta_value<int64_t>(file, "global_step");
+  state.best_metric = meta_value<double>(file, "best_metric");
+  state.best_epoch = meta_value<int64_t>(file, "best_epoch");
+  state.config_yaml = meta_value<std::string>(file, "config_yaml");
+  state.std_rng = meta_value<std::string>(file, "std_rng");
+  state.history_json = meta_value<std::string>(file, "history_json");
+  state.model_info = meta_value<std::string>(file, "model_info");
+  if (state.epoch < 0 || state.step_in_epoch < 0 || state.global_step < 0) {
     fail(
-        "load_checkpoint - '{}' does not match (model or optimizer "
-        "layout differs, or the file is damaged): {}",
-        path,
-        first_line(e.what_without_backtrace()));
+        "load_checkpoint - '{}': negative epoch or step in its table", path);
   }
+  for (const auto& r : file.records()) {
+    auto after = [&](const char* prefix) { return r.name.substr(std::strlen(prefix)); };
+    if (r.name.rfind(kSampler, 0) == 0) {
+      if (r.dtype != DType::kInt64 || r.shape.size() != 1) {
+        fail("load_checkpoint - '{}': sampler '{}' is not a list of int64",
+             path, after(kSampler));
+      }
+      state.samplers[after(kSampler)] = to_vector(tensor_of(file, r));
+    } else if (r.name.rfind(kTensor, 0) == 0) {
+      state.tensors[after(kTensor)] = tensor_of(file, r);
+    } else if (r.name == "rng/cpu" || r.name == "rng/cuda") {
+      if (r.dtype != DType::kUInt8 || r.shape.size() != 1) {
+        fail("load_checkpoint - '{}': '{}' is not a byte list", path, r.name);
+      }
+      (r.name == "rng/cpu" ? state.torch_rng : state.cuda_rng) =
+          tensor_of(file, r);
+    }
+  }
+  load_model_and_optimizer(file, model, optimizer, device);
   return state;
 }
 

@@ -60,9 +60,11 @@ void atomic_write(
             continue;
           }
           fail(
-              "atomic_write - writing '{}' failed: {}",
-              tmp,
-              std::strerror(errno));
+              "atomic_write - writing '{}' failed: {} (the previous file is "
+              "kept; the temporary '{}' is removed)",
+              path,
+              std::strerror(errno),
+              tmp);
         }
         p += n;
         size -= static_cast<size_t>(n);
@@ -70,13 +72,21 @@ void atomic_write(
     };
     writer(write);
     if (::fsync(fd) != 0) {
-      fail("atomic_write - fsync of '{}' failed: {}", tmp, std::strerror(errno));
+      fail(
+          "atomic_write - writing '{}' failed at fsync: {} (the previous "
+          "file is kept)",
+          path,
+          std::strerror(errno));
     }
     // mkstemp creates 0600; give the file the usual permissions.
     (void)::fchmod(fd, 0644);
     if (::close(fd) != 0) {
       fd = -1;
-      fail("atomic_write - closing '{}' failed: {}", tmp, std::strerror(errno));
+      fail(
+          "atomic_write - writing '{}' failed at close: {} (the previous "
+          "file is kept)",
+          path,
+          std::strerror(errno));
     }
     fd = -1;
     if (::rename(tmp.c_str(), path.c_str()) != 0) {

@@ -1,11 +1,13 @@
 #include "ltcl/train/checkpoint.h"
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <cmath>
+#include <csignal>
 #include <limits>
 #include <random>
 #include <sstream>
@@ -157,24 +159,40 @@ TEST_F(CheckpointTest, CorruptTruncatedAndForeignFilesAreErrors) {
       << bytes.substr(0, bytes.size() / 2);
   std::string msg =
       error_of([&] { load_checkpoint(truncated, m.ptr().get(), nullptr); });
-  EXPECT_NE(msg.find("truncated.pt"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("corrupt or truncated"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'" + truncated + "' is truncated"), std::string::npos)
+      << msg;
+
+  // One byte of a weight changed: its record's CRC names it.
+  std::string flipped = bytes;
+  flipped[flipped.size() - 3] ^= 0x01;
+  auto damaged = (dir / "damaged.pt").string();
+  std::ofstream(damaged, std::ios::binary) << flipped;
+  msg = error_of([&] { load_checkpoint(damaged, m.ptr().get(), nullptr); });
+  EXPECT_NE(msg.find("damaged.pt' is damaged: record '"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("fails its CRC-32 check"), std::string::npos) << msg;
 
   auto garbage = (dir / "garbage.pt").string();
   std::ofstream(garbage) << "this is not a checkpoint";
   msg = error_of([&] { load_checkpoint(garbage, m.ptr().get(), nullptr); });
-  EXPECT_NE(msg.find("garbage.pt"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("garbage.pt' is not an ltcl checkpoint"),
+            std::string::npos)
+      << msg;
 
+  // LibTorch archives (ltcl's format 1, or torch.save files) are refused by
+  // their signature: their loader runs code stored in them.
   auto foreign = (dir / "foreign.pt").string();
   torch::save(torch::ones({2}), foreign);
   msg = error_of([&] { load_checkpoint(foreign, m.ptr().get(), nullptr); });
-  EXPECT_NE(msg.find("foreign.pt' is not an ltcl checkpoint"),
+  EXPECT_NE(msg.find("foreign.pt' is a LibTorch / PyTorch zip archive"),
             std::string::npos)
       << msg;
 
   msg = error_of(
       [&] { load_checkpoint((dir / "none.pt").string(), nullptr, nullptr); });
   EXPECT_NE(msg.find("no checkpoint file"), std::string::npos) << msg;
+  msg = error_of([&] { load_checkpoint(dir.path().string(), nullptr, nullptr); });
+  EXPECT_NE(msg.find("is a directory"), std::string::npos) << msg;
 
   // A checkpoint of another architecture does not load silently.
   torch::nn::Sequential other(torch::nn::Linear(4, 5));
@@ -184,6 +202,100 @@ TEST_F(CheckpointTest, CorruptTruncatedAndForeignFilesAreErrors) {
   torch::optim::SGD opt(m->parameters(), torch::optim::SGDOptions(0.1));
   msg = error_of([&] { load_checkpoint(good, m.ptr().get(), &opt); });
   EXPECT_NE(msg.find("holds no optimizer state"), std::string::npos) << msg;
+}
+
+TEST_F(CheckpointTest, MismatchesAreNamedAndLeaveTheModelUntouched) {
+  ltcl::test::TempDir dir;
+  auto path = (dir / "last.pt").string();
+  auto saved = make_model();
+  torch::optim::SGD opt(
+      saved->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  train_steps(saved, opt, 2, 1);
+  save_checkpoint(path, *saved, &opt, Checkpoint{});
+
+  // The model has a tensor the file lacks: the first tensors of the model
+  // match, the error comes before any of them is copied.
+  torch::manual_seed(5);
+  auto bigger = torch::nn::Sequential(
+      torch::nn::Linear(4, 8),
+      torch::nn::BatchNorm1d(8),
+      torch::nn::ReLU(),
+      torch::nn::Linear(8, 3),
+      torch::nn::Linear(3, 2));
+  const auto before = bigger->named_parameters()["0.weight"].clone();
+  std::string msg =
+      error_of([&] { load_checkpoint(path, bigger.ptr().get(), nullptr); });
+  EXPECT_NE(msg.find("does not match the model: no parameter '4.weight'"),
+            std::string::npos)
+      << msg;
+  EXPECT_TRUE(torch::equal(bigger->named_parameters()["0.weight"], before));
+
+  // The file has a tensor the model lacks.
+  auto smaller = torch::nn::Sequential(
+      torch::nn::Linear(4, 8), torch::nn::BatchNorm1d(8));
+  msg = error_of([&] { load_checkpoint(path, smaller.ptr().get(), nullptr); });
+  EXPECT_NE(msg.find("the file holds '3.weight', which the model lacks"),
+            std::string::npos)
+      << msg;
+
+  // Same shapes, another dtype.
+  auto dbl = make_model();
+  dbl->to(torch::kDouble);
+  msg = error_of([&] { load_checkpoint(path, dbl.ptr().get(), nullptr); });
+  EXPECT_NE(msg.find("'0.weight' is float32 in the file, Double in the model"),
+            std::string::npos)
+      << msg;
+
+  // An optimizer of another layout (two groups).
+  auto m = make_model();
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  auto ps = m->parameters();
+  groups.emplace_back(std::vector<at::Tensor>(ps.begin(), ps.begin() + 2));
+  groups.emplace_back(std::vector<at::Tensor>(ps.begin() + 2, ps.end()));
+  torch::optim::SGD two(std::move(groups), torch::optim::SGDOptions(0.1));
+  msg = error_of([&] { load_checkpoint(path, m.ptr().get(), &two); });
+  EXPECT_NE(msg.find("does not match the optimizer: 1 parameter groups in "
+                     "the file, 2 here"),
+            std::string::npos)
+      << msg;
+}
+
+TEST_F(CheckpointTest, WriteErrorsKeepThePreviousFileAndLeaveNoTemporary) {
+  // A full disk, as the kernel reports a file-size limit: the write fails
+  // part way. The error names the file, the old checkpoint stays and no
+  // temporary file is left.
+  ltcl::test::TempDir dir;
+  auto path = (dir / "last.pt").string();
+  auto m = make_model();
+  Checkpoint state;
+  state.epoch = 1;
+  save_checkpoint(path, *m, nullptr, state);
+  const std::string before = read_all(path);
+  state.epoch = 2;
+  state.tensors["big"] = torch::zeros({1 << 16});  // 256 KB more
+
+  struct rlimit old {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto* old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = old;
+  small.rlim_cur = 64 * 1024;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::string msg = error_of([&] { save_checkpoint(path, *m, nullptr, state); });
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, old_handler);
+
+  EXPECT_NE(msg.find("atomic_write - writing '" + path +
+                     "' failed: File too large (the previous file is kept"),
+            std::string::npos)
+      << msg;
+  EXPECT_EQ(read_all(path), before);
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    EXPECT_EQ(e.path().filename(), "last.pt");
+    ++files;
+  }
+  EXPECT_EQ(files, 1);
+  EXPECT_EQ(load_checkpoint(path, m.ptr().get(), nullptr).epoch, 1);
 }
 
 TEST_F(CheckpointTest, NonFiniteStateIsNeverWritten) {

@@ -139,7 +139,7 @@ TEST(CliErrors, HostileFilesAndValuesGiveNamedErrors) {
       {"a plain torch.save file",
        "predict --checkpoint " + (d / "tensor.pt").string() + " " +
            (d / "data").string(),
-       "tensor.pt' is not an ltcl checkpoint"},
+       "tensor.pt' is a LibTorch / PyTorch zip archive"},
       {"export of garbage",
        "export --checkpoint " + (d / "garbage.pt").string() + " --out " +
            (d / "m.ts").string(),

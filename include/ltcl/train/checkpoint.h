@@ -1,13 +1,15 @@
 #pragma once
 // Checkpoints: everything a run needs to continue exactly where it stopped.
 //
-// One file (a torch::serialize archive) holds the model's parameters and
+// One file (format 2, util/record_file.h: a JSON table and raw tensor
+// records, each CRC-32 checked; it holds no code) holds the model's parameters and
 // buffers, the optimizer state (momentum buffers), the position in the run
 // (epoch, step in epoch, global step), the sampler states, the random states
 // (torch's CPU generator and an optional std engine), the resolved config
 // text, the best metric, the learning-curve history and what inference
 // needs (class counts and names, image size and normalisation). It is written
-// atomically (util/atomic_file.h): a crash mid-write keeps the previous file.
+// atomically (util/atomic_file.h): a crash, a full disk or a write error
+// mid-write keeps the previous file and leaves no temporary file.
 // A run folder holds `last.pt` (latest) and `best.pt` (best evaluation).
 #include <cstdint>
 #include <map>
@@ -28,7 +30,7 @@ namespace ltcl::train {
 
 inline constexpr const char* kLastCheckpoint = "last.pt";
 inline constexpr const char* kBestCheckpoint = "best.pt";
-inline constexpr int64_t kCheckpointVersion = 1;
+inline constexpr int64_t kCheckpointVersion = 2;
 
 struct Checkpoint {
   int64_t epoch = 0;  // the epoch in progress (0-based)
@@ -59,8 +61,12 @@ void save_checkpoint(
     const Checkpoint& state);
 
 // Reads `path`; loads the model and optimizer (each if not null) in place,
-// mapping tensors to `device`. A missing, corrupt or truncated file, or one
-// that does not match the model, throws ltcl::Error naming the file.
+// mapping tensors to `device`. The whole file is verified (every record's
+// CRC, the table's structure) and matched against the model and optimizer
+// (names, shapes, dtypes) before anything is copied: a missing, corrupt,
+// truncated or foreign file (LibTorch archives of format 1 included), or
+// one that does not match, throws ltcl::Error naming the file and leaves the
+// model and optimizer untouched.
 Checkpoint load_checkpoint(
     const std::string& path,
     torch::nn::Module* model,

@@ -5,6 +5,7 @@
 // any real dataset ltcl reads (numbers in brackets) and low enough that a
 // hostile header cannot make a reader allocate gigabytes or recurse without
 // bound. docs/datasets.md ("Limits") lists them for users.
+#include <cstddef>
 #include <cstdint>
 
 namespace ltcl::limits {
@@ -53,5 +54,19 @@ inline constexpr int kMaxConfigBaseDepth = 8;
 inline constexpr int kMaxConfigFiles = 64;
 inline constexpr int kMaxConfigNesting = 32;
 inline constexpr int64_t kMaxConfigNodes = 100000;
+
+// Checkpoints (util/record_file.h): bytes of one file (read whole into
+// memory; a ResNet-152 run with momentum: ~0.5 GB), of its JSON table (run
+// metadata: config, history, model info; ~100 KB), values in that table
+// (each record takes ~10), its nesting (3 levels are used), records (a
+// ResNet-152 run: ~2,000), bytes of a record name and dimensions of a
+// record.
+inline constexpr uint64_t kMaxCheckpointBytes = uint64_t(16) << 30;
+inline constexpr uint64_t kMaxCheckpointTableBytes = uint64_t(64) << 20;
+inline constexpr int64_t kMaxCheckpointTableValues = int64_t(1) << 22;
+inline constexpr int kMaxCheckpointTableDepth = 16;
+inline constexpr int64_t kMaxCheckpointRecords = 100000;
+inline constexpr size_t kMaxRecordNameBytes = 1024;
+inline constexpr size_t kMaxRecordDims = 16;
 
 }  // namespace ltcl::limits
