@@ -38,6 +38,10 @@ void add_study_command(CLI::App& app) {
   cmd->add_option("--out", a->out, "Study folder")->required();
   cmd->add_option("--threads", a->threads, "Intra-op threads (0: all cores)");
   cmd->callback([a] {
+    // Signals only ask for a stop, also between runs and while one opens
+    // its data (the run in progress stops resumably, the study ends).
+    util::install_stop_handlers();
+    util::debug_term_at("start");
     train::StudySpec spec;
     spec.config = a->config;
     spec.sets = a->sets;

@@ -112,6 +112,10 @@ void add_train_commands(CLI::App& app) {
       }
       return;
     }
+    // From here a signal only asks for a stop: one while the config and data
+    // are read stops the run before its first step, with a last.pt.
+    util::install_stop_handlers();
+    util::debug_term_at("start");
     auto sets = a->sets;
     if (!a->out.empty()) {
       sets.push_back("output.dir=" + a->out);

@@ -122,17 +122,11 @@ class CheckpointHook : public Hook {
 };
 
 // All ranks stop after the same step: a signal seen by any rank stops every
-// rank (a one-number all-reduce).
+// rank.
 class StopSignal : public Hook {
  public:
   bool stop_after(Run& run, const StepInfo&) override {
-    bool stop = util::stop_requested();
-    if (run.ctx.distributed()) {
-      auto flag = torch::full({1}, stop ? 1.0 : 0.0, torch::kDouble);
-      run.ctx.all_reduce(flag, dist::ReduceOp::kMax);
-      stop = flag.item<double>() > 0;
-    }
-    return stop;
+    return stop_agreed(run.ctx);
   }
 };
 
@@ -454,6 +448,16 @@ class Reports : public Hook {
 };
 
 }  // namespace
+
+bool stop_agreed(const dist::Context& ctx) {
+  bool stop = util::stop_requested();
+  if (ctx.distributed()) {
+    auto flag = torch::full({1}, stop ? 1.0 : 0.0, torch::kDouble);
+    ctx.all_reduce(flag, dist::ReduceOp::kMax);
+    stop = flag.item<double>() > 0;
+  }
+  return stop;
+}
 
 Hooks standard_hooks(const Config&) {
   Hooks h;

@@ -104,4 +104,8 @@ using Hooks = std::vector<std::unique_ptr<Hook>>;
 // The hooks of `ltcl train`, in the order above.
 Hooks standard_hooks(const Config& config);
 
+// Whether any rank saw a stop signal (a one-number all-reduce when
+// distributed, so that every rank stops at the same point).
+bool stop_agreed(const dist::Context& ctx);
+
 }  // namespace ltcl::train::hooks

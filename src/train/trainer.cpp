@@ -798,13 +798,37 @@ TrainResult Trainer::run(bool resume) {
   run.out = c.output.dir;
   run.last = (run.out / kLastCheckpoint).string();
   run.best = (run.out / kBestCheckpoint).string();
+  // Installed by the ltcl program already when it runs this (a request made
+  // while the data was opened is kept); removed on every way out.
+  util::install_stop_handlers();
+  struct RemoveHandlers {
+    ~RemoveHandlers() { util::remove_stop_handlers(); }
+  } remove_handlers;
   s.begin(run, resume);
   hooks::Hooks hooks = hooks::standard_hooks(c);
   TrainResult result;
   result.out_dir = run.out.string();
-  util::install_stop_handlers();
   s.model->train();
   const int64_t first_epoch = run.state.epoch;
+  if (hooks::stop_agreed(s.ctx)) {
+    // Stopped before the first step: a fresh run leaves its initial state
+    // (weights, random state) as last.pt, so --resume continues it exactly;
+    // a resumed one keeps the last.pt it started from.
+    if (!resume) {
+      run.save_last(first_epoch, 0);
+    }
+    spdlog::warn(
+        "stopped by signal {} before the first step; checkpoint {} is the "
+        "run's starting point. Resume with: ltcl train --config <same "
+        "config> --out {} --resume",
+        util::stop_signal(),
+        run.last,
+        run.out.string());
+    result.stopped = true;
+    result.epochs_done = first_epoch;
+    result.global_step = run.state.global_step;
+    return result;
+  }
   for (int64_t epoch = first_epoch; epoch < c.schedule.epochs; ++epoch) {
     s.stream->set_epoch(epoch);
     int64_t first_step = 0;
@@ -814,7 +838,6 @@ TrainResult Trainer::run(bool resume) {
       first_step = run.state.step_in_epoch;
     }
     if (!s.train_epoch(run, hooks, epoch, first_step)) {
-      util::remove_stop_handlers();
       result.stopped = true;
       result.epochs_done = epoch;
       result.global_step = run.state.global_step;
@@ -822,10 +845,18 @@ TrainResult Trainer::run(bool resume) {
     }
     result.epochs_done = epoch + 1;
   }
-  util::remove_stop_handlers();
   if (run.main) {
+    // The handlers stay: a signal now only lets the reports finish (each
+    // file is written atomically; the run is complete on disk).
+    util::debug_term_at("report");
     for (auto& h : hooks) {
       h->run_end(run);
+    }
+    if (util::stop_requested()) {
+      spdlog::warn(
+          "signal {} arrived during the final evaluation; the reports were "
+          "finished first and the run is complete",
+          util::stop_signal());
     }
     result.report = run.report;
     result.last_report = run.last_report;

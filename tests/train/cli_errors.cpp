@@ -11,11 +11,13 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
 #include "ltcl/data/image_io.h"
 #include "ltcl/models/network.h"
+#include "ltcl/train/checkpoint.h"
 #include "ltcl/train/saved_model.h"
 #include "support.h"
 
@@ -42,6 +44,11 @@ void expect_named_error(const Case& c) {
   EXPECT_NE(out.find(c.names), std::string::npos)
       << c.what << ": the message does not name '" << c.names << "'\n"
       << out;
+}
+
+nlohmann::json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  return nlohmann::json::parse(in);
 }
 
 void write_folder(const fs::path& root) {
@@ -202,6 +209,52 @@ TEST(CliErrors, HostileFilesAndValuesGiveNamedErrors) {
   };
   for (const auto& c : cases) {
     expect_named_error(c);
+  }
+}
+
+// SIGTERM in the two phases without a step (issue 12): while the config and
+// data are read (LTCL_DEBUG_TERM_AT=start) the run stops before its first
+// step with a last.pt that --resume continues to the uninterrupted result;
+// during the final evaluation and reports (=report) they are finished and
+// the run exits 0 as finished.
+TEST(CliErrors, SignalsWhileLoadingOrReportingLoseNothing) {
+  ltcl::test::TempDir dir;
+  const fs::path d = dir.path();
+  write_folder(d / "data");
+  auto train = [&](const std::string& env, const std::string& out,
+                   const std::string& extra) {
+    return env + " timeout 300 " + cli_path() +
+        " train --config " LTCL_TEST_SOURCE_DIR "/configs/folder/ce.yaml --out " +
+        (d / out).string() + " --threads 1 --set data.root=" +
+        (d / "data").string() +
+        " model.arch=resnet20 data.image_size=16 schedule.epochs=2 "
+        "schedule.warmup_epochs=0 output.plots=false " + extra;
+  };
+  std::string out;
+  ASSERT_EQ(run_command(train("", "straight", ""), &out), 0) << out;
+
+  int rc = run_command(train("LTCL_DEBUG_TERM_AT=start", "start", ""), &out);
+  EXPECT_EQ(rc, 3) << out;  // stopped, resumable
+  EXPECT_NE(out.find("before the first step"), std::string::npos) << out;
+  ASSERT_TRUE(fs::exists(d / "start" / "last.pt")) << out;
+  EXPECT_FALSE(fs::exists(d / "start" / "metrics.json"));
+  EXPECT_EQ(ltcl::train::load_checkpoint((d / "start" / "last.pt").string(),
+                                         nullptr, nullptr)
+                .global_step,
+            0);
+  ASSERT_EQ(run_command(train("", "start", "--resume"), &out), 0) << out;
+
+  rc = run_command(train("LTCL_DEBUG_TERM_AT=report", "report", ""), &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("the reports were finished first"), std::string::npos)
+      << out;
+  const auto straight = read_json(d / "straight" / "metrics.json");
+  for (const char* run : {"start", "report"}) {
+    const auto m = read_json(d / run / "metrics.json");
+    EXPECT_DOUBLE_EQ(m["top1"].get<double>(), straight["top1"].get<double>())
+        << run;
+    EXPECT_EQ(m["selected_epoch"], straight["selected_epoch"]) << run;
+    EXPECT_TRUE(fs::exists(d / run / "per_class.csv")) << run;
   }
 }
 

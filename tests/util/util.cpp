@@ -60,12 +60,25 @@ TEST(Signals, SigtermSetsTheFlagOnly) {
   clear_stop_request();
   std::raise(SIGHUP);  // a closed terminal: a clean stop too, not death
   EXPECT_EQ(stop_signal(), SIGHUP);
-  install_stop_handlers();  // re-install clears
+  // Installs nest: an inner one keeps a pending request (a signal while a
+  // program opened its data must reach the Trainer's install) and its
+  // removal keeps the handlers and the request; the outer removal restores
+  // the defaults and clears; the next first install starts clean.
+  install_stop_handlers();
+  EXPECT_EQ(stop_signal(), SIGHUP);
+  remove_stop_handlers();
+  EXPECT_EQ(stop_signal(), SIGHUP);
+  std::raise(SIGTERM);  // still handled: the outer install holds
+  EXPECT_EQ(stop_signal(), SIGTERM);
+  remove_stop_handlers();
+  EXPECT_FALSE(stop_requested());
+  request_stop(SIGTERM);
+  install_stop_handlers();
   EXPECT_FALSE(stop_requested());
   request_stop(SIGTERM);
   EXPECT_TRUE(stop_requested());
   remove_stop_handlers();
-  clear_stop_request();
+  EXPECT_FALSE(stop_requested());
 }
 
 TEST(FolderLock, OneHolderAtATimeAndStaleTempFilesGo) {
