@@ -186,15 +186,7 @@ int calibration_bin(double confidence, int num_bins) {
 
 const std::optional<CalibrationSummary>& CalibrationReport::group(
     data::ShotGroup g) const {
-  switch (g) {
-    case data::ShotGroup::kMany:
-      return many;
-    case data::ShotGroup::kMedium:
-      return medium;
-    case data::ShotGroup::kFew:
-      return few;
-  }
-  return few;
+  return data::of_group(g, many, medium, few);
 }
 
 CalibrationReport calibration(

@@ -154,15 +154,7 @@ EmbeddingView::EmbeddingView(
 
 const std::optional<EmbeddingGroupStats>& EmbeddingMetrics::group(
     data::ShotGroup g) const {
-  switch (g) {
-    case data::ShotGroup::kMany:
-      return many;
-    case data::ShotGroup::kMedium:
-      return medium;
-    case data::ShotGroup::kFew:
-      return few;
-  }
-  return few;
+  return data::of_group(g, many, medium, few);
 }
 
 EmbeddingMetrics embedding_metrics(

@@ -13,6 +13,21 @@ enum class ShotGroup { kMany = 0, kMedium = 1, kFew = 2 };
 // "many", "medium" or "few".
 const char* shot_group_name(ShotGroup group);
 
+// The one of three per-group values that belongs to `group` (the reports'
+// many / medium / few members).
+template <typename T>
+const T& of_group(ShotGroup group, const T& many, const T& medium, const T& few) {
+  switch (group) {
+    case ShotGroup::kMany:
+      return many;
+    case ShotGroup::kMedium:
+      return medium;
+    case ShotGroup::kFew:
+      break;
+  }
+  return few;
+}
+
 struct ShotThresholds {
   int64_t many_above = 100;  // many: n_c > many_above
   int64_t few_below = 20;    // few:  n_c < few_below

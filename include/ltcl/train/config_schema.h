@@ -99,6 +99,10 @@ Check<T> at_least(T lo) {
 Check<double> positive();
 // lo <= v <= hi (v < hi when `hi_open`).
 Check<double> in_range(double lo, double hi, bool hi_open);
+// lo <= v <= hi for the integer keys that size memory, threads or time:
+// a value past any real use (train.threads 100000, model.proj_hidden 1e9) is
+// a named config error, not a hang or a huge allocation.
+Check<int64_t> int_range(int64_t lo, int64_t hi);
 
 // Reports a problem of the config as a whole: `key` says where it was set
 // (the engine adds "file.yaml line 4, column 3" or "default").

@@ -311,6 +311,14 @@ Check<double> positive() {
   };
 }
 
+Check<int64_t> int_range(int64_t lo, int64_t hi) {
+  return [lo, hi](const int64_t& v, const Config&) {
+    return v >= lo && v <= hi
+        ? std::string()
+        : fmt::format("must be in [{}, {}], got {}", lo, hi, v);
+  };
+}
+
 Check<double> in_range(double lo, double hi, bool hi_open) {
   return [=](const double& v, const Config&) {
     bool ok = v >= lo && (hi_open ? v < hi : v <= hi);

@@ -17,16 +17,7 @@ void add_run_keys(ConfigSchema& schema);  // the `train:` section
 void add_dist_keys(ConfigSchema& schema);
 void add_output_keys(ConfigSchema& schema);
 
-// lo <= v <= hi for the integer keys that size memory, threads or time:
-// a value past any real use (train.threads 100000, model.proj_hidden 1e9) is
-// a named config error, not a hang or a huge allocation.
-inline Check<int64_t> int_range(int64_t lo, int64_t hi) {
-  return [lo, hi](const int64_t& v, const Config&) {
-    return v >= lo && v <= hi
-        ? std::string()
-        : fmt::format("must be in [{}, {}], got {}", lo, hi, v);
-  };
-}
+// Bounds of the keys that size threads and memory (int_range).
 inline constexpr int64_t kMaxThreads = 1024;
 inline constexpr int64_t kMaxWidth = 65536;  // layer widths
 inline constexpr int64_t kMaxBatch = int64_t(1) << 20;

@@ -112,11 +112,7 @@ void add_rescom(std::vector<MethodInfo>& out) {
         LTCL_CONFIG_FIELD(int64_t, loss.rescom_queue_size),
         "ResCom queue keys per class (at most 65536: the queue is C x this "
         "x proj_dim floats).",
-        Check<int64_t>([](const int64_t& v, const Config&) {
-          return v >= 1 && v <= 65536
-              ? std::string()
-              : fmt::format("must be in [1, 65536], got {}", v);
-        })));
+        int_range(1, 65536)));
     s.add(make_key<int64_t>(
         "loss.rescom_k_pos",
         LTCL_CONFIG_FIELD(int64_t, loss.rescom.k_pos()),
