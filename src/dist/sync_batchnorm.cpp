@@ -38,7 +38,7 @@ struct SyncBatchNormBackward : torch::autograd::Node {
   at::Tensor mean;    // (C), compute type
   at::Tensor invstd;  // (C), compute type
   at::Tensor weight;  // (C) detached, or undefined
-  double count = 0;   // global element count per channel
+  at::Tensor count;   // global element count per channel (0-d, float64)
   at::ScalarType input_type = at::kFloat;
   at::ScalarType weight_type = at::kFloat;
 
@@ -112,15 +112,21 @@ at::Tensor synced_forward(
   local[0][2 * c] = static_cast<double>(local_n);
   at::Tensor all = ctx.all_gather(local);       // (W, 2C+1)
   at::Tensor counts = all.narrow(1, 2 * c, 1);  // (W, 1)
-  const double n = counts.sum().item<double>();
-  TORCH_CHECK(
-      n > 1,
-      "dist::SyncBatchNorm - expected more than 1 value per channel across "
-      "all ranks when training, got ",
-      n,
-      " (local input size ",
-      input.sizes(),
-      ")");
+  // The global count stays on the device (reading it back would stall a
+  // GPU in every layer); only a rank with at most one value per channel,
+  // where the global count may be too small, reads it to check.
+  const at::Tensor n = counts.sum();
+  if (local_n <= 1) {
+    const double global = n.item<double>();
+    TORCH_CHECK(
+        global > 1,
+        "dist::SyncBatchNorm - expected more than 1 value per channel across "
+        "all ranks when training, got ",
+        global,
+        " (local input size ",
+        input.sizes(),
+        ")");
+  }
   at::Tensor means = all.narrow(1, 0, c);
   at::Tensor m2s = all.narrow(1, c, c);
   at::Tensor mean64 = (means * counts).sum(0) / n;

@@ -166,15 +166,18 @@ void ClassBalancedQueueImpl::enqueue(
     return;
   }
   auto y = labels.to(keys.device(), torch::kLong);
-  const int64_t lo = y.min().item<int64_t>();
-  const int64_t hi = y.max().item<int64_t>();
-  if (lo < 0 || hi >= c) {
-    fail(
-        "ClassBalancedQueue::enqueue - labels must be in [0, {}): "
-        "{{got min {}, max {}}}",
-        c,
-        lo,
-        hi);
+  if (!labels_checked_) {
+    const int64_t lo = y.min().item<int64_t>();
+    const int64_t hi = y.max().item<int64_t>();
+    if (lo < 0 || hi >= c) {
+      fail(
+          "ClassBalancedQueue::enqueue - labels must be in [0, {}): "
+          "{{got min {}, max {}}}",
+          c,
+          lo,
+          hi);
+    }
+    labels_checked_ = true;
   }
   torch::NoGradGuard no_grad;
   auto emb = embeddings.detach().to(keys.device(), keys.scalar_type());

@@ -147,10 +147,17 @@ TEST_F(HeadsTest, ClassBalancedQueueIsPerClassFifo) {
   EXPECT_TRUE(buffers.contains("ptr"));
   EXPECT_TRUE(buffers.contains("count"));
   EXPECT_THROW(
-      queue->enqueue(torch::randn({2, d}), torch::tensor({0, 3})), ltcl::Error);
-  EXPECT_THROW(
       queue->enqueue(torch::randn({2, d + 1}), torch::tensor({0, 1})),
       ltcl::Error);
+  // Labels are range-checked on a queue's first enqueue (later ones would
+  // cost a host read per step): a fresh queue refuses class 3 of 3.
+  ClassBalancedQueue fresh(ClassBalancedQueueOptions(c, d).per_class(q));
+  EXPECT_THROW(
+      fresh->enqueue(torch::randn({2, d}), torch::tensor({0, 3})), ltcl::Error);
+  EXPECT_THROW(
+      fresh->enqueue(torch::randn({1, d}), torch::tensor({-1})), ltcl::Error);
+  fresh->enqueue(torch::randn({1, d}), torch::tensor({2}));
+  EXPECT_EQ(fresh->count[2].item<int64_t>(), 1);
 }
 
 }  // namespace

@@ -117,6 +117,9 @@ class ClassBalancedQueueImpl
   void reset() override;
   // Writes detached embeddings [B, D] with labels [B] (vectorised; when a
   // class has more than Q samples in the batch only its last Q are kept).
+  // The label range is checked on the first call only (it reads the labels
+  // back to the host: a device sync per step otherwise; the losses check
+  // the same labels on a run's first step, losses/checks.h).
   void enqueue(const torch::Tensor& embeddings, const torch::Tensor& labels);
   // [C, Q] bool: which slots hold a key.
   torch::Tensor valid_mask() const;
@@ -124,6 +127,9 @@ class ClassBalancedQueueImpl
 
   ClassBalancedQueueOptions options;
   torch::Tensor keys, ptr, count;
+
+ private:
+  bool labels_checked_ = false;
 };
 TORCH_MODULE(ClassBalancedQueue);
 
