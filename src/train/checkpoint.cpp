@@ -478,7 +478,9 @@ Checkpoint load_checkpoint(
   }
   // Every byte is verified here, before anything is interpreted.
   const RecordFile file = RecordFile::read(path);
-  if (file.meta().value("kind", "") != kKind) {
+  const auto kind = file.meta().find("kind");
+  if (kind == file.meta().end() || !kind->is_string() ||
+      kind->get<std::string>() != kKind) {
     fail("load_checkpoint - '{}' is not an ltcl checkpoint", path);
   }
   const auto version = meta_value<int64_t>(file, "version");
