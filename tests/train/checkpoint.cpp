@@ -13,10 +13,12 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "ltcl/util/atomic_file.h"
 #include "ltcl/util/error.h"
+#include "ltcl/util/record_file.h"
 #include "support.h"
 
 namespace {
@@ -256,6 +258,75 @@ TEST_F(CheckpointTest, MismatchesAreNamedAndLeaveTheModelUntouched) {
   msg = error_of([&] { load_checkpoint(path, m.ptr().get(), &two); });
   EXPECT_NE(msg.find("does not match the optimizer: 1 parameter groups in "
                      "the file, 2 here"),
+            std::string::npos)
+      << msg;
+}
+
+TEST_F(CheckpointTest, WellFormedFilesWithBadContentGiveNamedErrors) {
+  // Valid containers (every CRC right) whose table or records are not what
+  // ltcl writes: each is an ltcl::Error naming the file and the field.
+  ltcl::test::TempDir dir;
+  auto write = [&](const std::string& name, const nlohmann::json& meta,
+                   const std::vector<ltcl::util::RecordSource>& recs) {
+    const auto path = (dir / name).string();
+    ltcl::util::atomic_write(path, [&](const ltcl::util::WriteBytes& w) {
+      ltcl::util::write_record_file(w, meta, recs);
+    });
+    return path;
+  };
+  nlohmann::json good = {
+      {"kind", "ltcl checkpoint"}, {"version", 2}, {"epoch", 1},
+      {"step_in_epoch", 0}, {"global_step", 4}, {"best_metric", -1.0},
+      {"best_epoch", -1}, {"config_yaml", ""}, {"std_rng", ""},
+      {"history_json", "[]"}, {"model_info", ""}};
+  EXPECT_EQ(load_checkpoint(write("ok.pt", good, {}), nullptr, nullptr)
+                .global_step,
+            4);
+  auto with = [&](const char* key, const nlohmann::json& v) {
+    auto m = good;
+    m[key] = v;
+    return m;
+  };
+  std::string msg = error_of([&] {
+    load_checkpoint(write("kind.pt", with("kind", 5), {}), nullptr, nullptr);
+  });
+  EXPECT_NE(msg.find("kind.pt' is not an ltcl checkpoint"), std::string::npos)
+      << msg;
+  msg = error_of([&] {
+    load_checkpoint(write("v.pt", with("version", 7), {}), nullptr, nullptr);
+  });
+  EXPECT_NE(msg.find("has checkpoint version 7, this build reads 2"),
+            std::string::npos)
+      << msg;
+  msg = error_of([&] {
+    load_checkpoint(write("e.pt", with("epoch", "one"), {}), nullptr, nullptr);
+  });
+  EXPECT_NE(msg.find("e.pt': its table has no valid 'epoch'"),
+            std::string::npos)
+      << msg;
+  msg = error_of([&] {
+    load_checkpoint(write("neg.pt", with("global_step", -3), {}), nullptr,
+                    nullptr);
+  });
+  EXPECT_NE(msg.find("negative epoch or step"), std::string::npos) << msg;
+  const float f[2] = {1, 2};
+  msg = error_of([&] {
+    load_checkpoint(
+        write("s.pt", good,
+              {{"sampler/train", ltcl::util::DType::kFloat32, {2}, f}}),
+        nullptr, nullptr);
+  });
+  EXPECT_NE(msg.find("sampler 'train' is not a list of int64"),
+            std::string::npos)
+      << msg;
+  auto m = make_model();
+  torch::optim::SGD opt(m->parameters(), torch::optim::SGDOptions(0.1));
+  auto bad_groups = good;
+  bad_groups["optimizer"] = {{{"lr", 0.1}, {"params", {"0.weight"}}}};
+  msg = error_of([&] {
+    load_checkpoint(write("o.pt", bad_groups, {}), m.ptr().get(), nullptr);
+  });
+  EXPECT_NE(msg.find("does not match the model: no parameter '0.weight'"),
             std::string::npos)
       << msg;
 }
