@@ -374,12 +374,9 @@ Transform random_crop(int size, int padding, int fill, bool pad_if_needed) {
           h,
           w);
     }
-    int top = 0;
-    int left = 0;
-    if (h != size || w != size) {
-      top = static_cast<int>(rng.below(h - size + 1));
-      left = static_cast<int>(rng.below(w - size + 1));
-    }
+    const CropWindow at = draw_crop(h, w, size, rng);
+    const int top = at.top;
+    const int left = at.left;
     if (padding == 0 && extra_x == 0 && extra_y == 0 && h == size &&
         w == size) {
       return;
@@ -420,37 +417,73 @@ Transform random_resized_crop(
         ratio.first,
         ratio.second);
   }
-  const double log_lo = std::log(ratio.first);
-  const double log_hi = std::log(ratio.second);
   return [=](Image& image, Rng& rng) {
     check_image(image, "RandomResizedCrop");
-    const int height = image.height;
-    const int width = image.width;
-    const double area = static_cast<double>(height) * width;
-    for (int attempt = 0; attempt < 10; ++attempt) {
-      const double target = area * rng.uniform(scale.first, scale.second);
-      const double aspect = std::exp(rng.uniform(log_lo, log_hi));
-      const int w = static_cast<int>(std::lround(std::sqrt(target * aspect)));
-      const int h = static_cast<int>(std::lround(std::sqrt(target / aspect)));
-      if (0 < w && w <= width && 0 < h && h <= height) {
-        const int top = static_cast<int>(rng.below(height - h + 1));
-        const int left = static_cast<int>(rng.below(width - w + 1));
-        image = functional::resized_crop(image, top, left, h, w, size, size);
-        return;
-      }
-    }
-    // Fallback: the whole image clamped to the ratio range, centred.
-    const double in_ratio = static_cast<double>(width) / height;
-    int w = width;
-    int h = height;
-    if (in_ratio < ratio.first) {
-      h = static_cast<int>(std::lround(w / ratio.first));
-    } else if (in_ratio > ratio.second) {
-      w = static_cast<int>(std::lround(h * ratio.second));
-    }
+    const ResizedCropWindow c =
+        draw_resized_crop(image.height, image.width, scale, ratio, rng);
     image = functional::resized_crop(
-        image, (height - h) / 2, (width - w) / 2, h, w, size, size);
+        image, c.top, c.left, c.height, c.width, size, size);
   };
+}
+
+CropWindow draw_crop(int padded_height, int padded_width, int size, Rng& rng) {
+  CropWindow at;
+  if (padded_height != size || padded_width != size) {
+    at.top = static_cast<int>(rng.below(padded_height - size + 1));
+    at.left = static_cast<int>(rng.below(padded_width - size + 1));
+  }
+  return at;
+}
+
+ResizedCropWindow draw_resized_crop(
+    int height,
+    int width,
+    std::pair<double, double> scale,
+    std::pair<double, double> ratio,
+    Rng& rng) {
+  const double log_lo = std::log(ratio.first);
+  const double log_hi = std::log(ratio.second);
+  const double area = static_cast<double>(height) * width;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double target = area * rng.uniform(scale.first, scale.second);
+    const double aspect = std::exp(rng.uniform(log_lo, log_hi));
+    const int w = static_cast<int>(std::lround(std::sqrt(target * aspect)));
+    const int h = static_cast<int>(std::lround(std::sqrt(target / aspect)));
+    if (0 < w && w <= width && 0 < h && h <= height) {
+      const int top = static_cast<int>(rng.below(height - h + 1));
+      const int left = static_cast<int>(rng.below(width - w + 1));
+      return {top, left, h, w};
+    }
+  }
+  // Fallback: the whole image clamped to the ratio range, centred.
+  const double in_ratio = static_cast<double>(width) / height;
+  int w = width;
+  int h = height;
+  if (in_ratio < ratio.first) {
+    h = static_cast<int>(std::lround(w / ratio.first));
+  } else if (in_ratio > ratio.second) {
+    w = static_cast<int>(std::lround(h * ratio.second));
+  }
+  return {(height - h) / 2, (width - w) / 2, h, w};
+}
+
+JitterDraw draw_jitter(
+    double brightness, double contrast, double saturation, double hue, Rng& rng) {
+  // torchvision's get_params: the order first, then each factor.
+  JitterDraw d;
+  for (int i = 3; i > 0; --i) {
+    std::swap(d.order[i], d.order[rng.below(i + 1)]);
+  }
+  const double values[3] = {brightness, contrast, saturation};
+  for (int i = 0; i < 3; ++i) {
+    if (values[i] > 0) {
+      d.factor[i] = rng.uniform(std::max(0.0, 1.0 - values[i]), 1 + values[i]);
+    }
+  }
+  if (hue > 0) {
+    d.factor[3] = rng.uniform(-hue, hue);
+  }
+  return d;
 }
 
 Transform color_jitter(
@@ -467,21 +500,10 @@ Transform color_jitter(
   }
   return [=](Image& image, Rng& rng) {
     check_image(image, "ColorJitter");
-    // torchvision's get_params: the order first, then each factor.
-    int order[4] = {0, 1, 2, 3};
-    for (int i = 3; i > 0; --i) {
-      std::swap(order[i], order[rng.below(i + 1)]);
-    }
-    double factor[4] = {1, 1, 1, 0};
-    for (int i = 0; i < 3; ++i) {
-      if (values[i] > 0) {
-        factor[i] = rng.uniform(std::max(0.0, 1.0 - values[i]), 1 + values[i]);
-      }
-    }
-    if (hue > 0) {
-      factor[3] = rng.uniform(-hue, hue);
-    }
-    for (int k : order) {
+    const JitterDraw d =
+        draw_jitter(brightness, contrast, saturation, hue, rng);
+    const double* factor = d.factor;
+    for (int k : d.order) {
       switch (k) {
         case 0:
           if (brightness > 0) {

@@ -1,5 +1,9 @@
 #include "ltcl/pipeline/streams.h"
 
+#include <torch/torch.h>
+
+#include "ltcl/pipeline/device_augment.h"
+
 #include "ltcl/util/error.h"
 
 namespace ltcl::pipeline {
@@ -108,12 +112,140 @@ class InstanceAndBalancedStream : public BatchStream {
 
 }  // namespace
 
+namespace {
+
+// The images on the device, augmented there (device_augment.h).
+class DeviceStream : public BatchStream {
+ public:
+  DeviceStream(
+      std::shared_ptr<const MultiViewDataset> views,
+      data::SamplerPtr sampler,
+      LoaderOptions options,
+      const augment::DatasetStats& stats,
+      c10::Device device)
+      : views_(std::move(views)),
+        sampler_(std::move(sampler)),
+        options_(options),
+        device_(device) {
+    for (size_t v = 0; v < views_->num_views(); ++v) {
+      recipes_.push_back(make_device_recipe(views_->view(v).name, stats));
+    }
+    const DeviceRecipe& r = recipes_.front();
+    const data::Dataset& base = views_->base();
+    const int64_t n = static_cast<int64_t>(base.size());
+    const int64_t c = r.channels;
+    const int64_t s = r.size;
+    constexpr int64_t kMaxBytes = int64_t(16) << 30;
+    if (n * c * s * s > kMaxBytes) {
+      fail(
+          "device augmentation - {} images of {}x{}x{} need {} bytes on the "
+          "device, more than the limit of {}; use the CPU loader",
+          n, c, s, s, n * c * s * s, kMaxBytes);
+    }
+    // Decoded once, CHW; a gray image for RGB recipes is replicated, as
+    // MultiViewDataset does.
+    at::Tensor host = torch::empty({n, c, s, s}, torch::kByte);
+    std::vector<int64_t> labels(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      data::Example e = base.get(static_cast<size_t>(i));
+      const auto& im = e.image;
+      if (im.height != s || im.width != s ||
+          !(im.channels == c || (im.channels == 1 && c == 3))) {
+        fail(
+            "device augmentation - {} is {}x{}x{}; the recipes need {}x{}x{} "
+            "(use the CPU loader for images of other sizes)",
+            base.describe(static_cast<size_t>(i)), im.height, im.width,
+            im.channels, s, s, c);
+      }
+      at::Tensor hwc = torch::from_blob(
+          const_cast<uint8_t*>(im.data()), {s, s, im.channels}, torch::kByte);
+      host[i].copy_(hwc.permute({2, 0, 1}).expand({c, s, s}));
+      labels[static_cast<size_t>(i)] = e.label;
+    }
+    images_ = host.to(device_);
+    labels_ = std::move(labels);
+  }
+
+  void set_epoch(int64_t epoch) override {
+    sampler_->set_epoch(epoch);
+  }
+  int64_t batches_per_epoch() const override {
+    const int64_t n = sampler_->size();
+    const int64_t b = options_.batch_size();
+    return options_.drop_last() ? n / b : (n + b - 1) / b;
+  }
+  std::optional<StepBatch> next() override {
+    const int64_t b = options_.batch_size();
+    const int64_t first = sampler_->state().position;
+    const int64_t left = sampler_->size() - first;
+    if (left <= 0 || (options_.drop_last() && left < b)) {
+      return std::nullopt;
+    }
+    const std::vector<int64_t> indices = sampler_->next(static_cast<size_t>(b));
+    const auto n = static_cast<int64_t>(indices.size());
+    Batch batch;
+    batch.indices = torch::tensor(indices, torch::kLong);
+    batch.labels = torch::empty({n}, torch::kLong);
+    DrawKey key;
+    key.seed = options_.seed();
+    key.stream = options_.stream();
+    key.epoch = sampler_->epoch();
+    std::vector<std::vector<ViewDraw>> draws(recipes_.size());
+    for (int64_t i = 0; i < n; ++i) {
+      key.index = indices[static_cast<size_t>(i)];
+      key.position = sampler_->global_position(first + i);
+      batch.labels[i] = labels_[static_cast<size_t>(key.index)];
+      for (size_t v = 0; v < recipes_.size(); ++v) {
+        util::Rng rng = view_rng(key, v);
+        draws[v].push_back(draw_view(recipes_[v], rng));
+      }
+    }
+    const at::Tensor picked = images_.index_select(0, batch.indices.to(device_));
+    for (size_t v = 0; v < recipes_.size(); ++v) {
+      batch.views.push_back(apply_device_recipe(recipes_[v], picked, draws[v]));
+    }
+    return StepBatch{std::move(batch), std::nullopt};
+  }
+  StreamState state() const override {
+    return {{"train", sampler_->state().to_vector()}};
+  }
+  void load_state(const StreamState& state) override {
+    sampler_->load_state(
+        data::SamplerState::from_vector(find_stream(state, "train")));
+  }
+  int64_t images(const StepBatch& batch) const override {
+    return batch.main.labels.size(0) *
+        static_cast<int64_t>(batch.main.views.size());
+  }
+
+ private:
+  std::shared_ptr<const MultiViewDataset> views_;
+  data::SamplerPtr sampler_;
+  LoaderOptions options_;
+  c10::Device device_;
+  std::vector<DeviceRecipe> recipes_;
+  at::Tensor images_;  // uint8 [N, C, S, S] on device_
+  std::vector<int64_t> labels_;
+};
+
+}  // namespace
+
 std::unique_ptr<BatchStream> make_single_stream(
     std::shared_ptr<const MultiViewDataset> views,
     data::SamplerPtr sampler,
     LoaderOptions options) {
   return std::make_unique<SingleStream>(
       std::move(views), std::move(sampler), options);
+}
+
+std::unique_ptr<BatchStream> make_device_stream(
+    std::shared_ptr<const MultiViewDataset> views,
+    data::SamplerPtr sampler,
+    LoaderOptions options,
+    const augment::DatasetStats& stats,
+    c10::Device device) {
+  return std::make_unique<DeviceStream>(
+      std::move(views), std::move(sampler), options, stats, device);
 }
 
 namespace {

@@ -254,13 +254,28 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
                 .drop_last(info_of_method.traits.drop_last || accumulation > 1)
                 .seed(static_cast<uint64_t>(cfg.train.seed));
   if (info_of_method.traits.streams == Streams::kInstanceAndBalanced) {
+    if (cfg.data.device_augment) {
+      fail(
+          "data.device_augment: method '{}' draws two streams (instance- and "
+          "class-balanced), which only the CPU loader makes; set it false",
+          cfg.loss.method);
+    }
     stream = pipeline::make_instance_and_balanced_stream(
         data.train, recipes, so, lo);
   } else {
     auto views = std::make_shared<pipeline::MultiViewDataset>(
         data.train, std::move(recipes));
-    stream = pipeline::make_single_stream(
-        views, data::make_sampler(cfg.data.sampler, *data.train, so), lo);
+    auto sampler = data::make_sampler(cfg.data.sampler, *data.train, so);
+    if (cfg.data.device_augment) {
+      stream = pipeline::make_device_stream(views, sampler, lo, stats, device);
+      spdlog::info(
+          "data.device_augment: {} training images decoded onto {}, views "
+          "augmented there",
+          data.train->size(),
+          device.str());
+    } else {
+      stream = pipeline::make_single_stream(views, sampler, lo);
+    }
   }
 
   // The model (seeded initialisation), with the method's modules.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "ltcl/train/saved_model.h"
 #include "ltcl/train/trainer.h"
 #include "ltcl/util/error.h"
+#include "ltcl/util/signals.h"
 #include "support.h"
 
 namespace {
@@ -175,6 +177,62 @@ INSTANTIATE_TEST_SUITE_P(
     InMemoryTrainer,
     ::testing::ValuesIn(ltcl::train::method_names()),
     [](const auto& info) { return info.param; });
+
+// data.device_augment: the images decoded once onto the device and the
+// views augmented there (here the CPU, the same code). cifar_weak is bit for
+// bit the loader's, so a run trains to the same weights; Hybrid's two
+// streams are refused by name.
+TEST(InMemoryDeviceAugment, TrainsToTheLoadersWeights) {
+  ltcl::test::TempDir dir;
+  auto loader_cfg = tiny_config("bcl", dir / "loader", 2);
+  ltcl::train::Trainer loader(loader_cfg, data());
+  auto a = loader.run(false);
+  auto device_cfg = tiny_config("bcl", dir / "device", 2);
+  device_cfg.data.device_augment = true;
+  ltcl::train::Trainer device(device_cfg, data());
+  auto b = device.run(false);
+  expect_same_weights(*loader.model(), *device.model());
+  EXPECT_DOUBLE_EQ(a.report.top1, b.report.top1);
+
+  auto hybrid = tiny_config("hybrid_sc", dir / "hybrid", 1);
+  hybrid.data.device_augment = true;
+  try {
+    ltcl::train::Trainer t(hybrid, data());
+    ADD_FAILURE() << "hybrid_sc with data.device_augment was accepted";
+  } catch (const ltcl::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("data.device_augment: method "
+                                         "'hybrid_sc' draws two streams"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// A stop asked for before the first step (a signal while the program read
+// its data, after it installed the handlers): the run stops at step 0 with
+// a last.pt of its starting state, and --resume ends as a run never stopped.
+TEST(InMemoryStop, BeforeTheFirstStepResumesToTheSameRun) {
+  ltcl::test::TempDir dir;
+  auto straight_cfg = tiny_config("la", dir / "straight", 2);
+  ltcl::train::Trainer straight(straight_cfg, data());
+  auto a = straight.run(false);
+  auto cfg = tiny_config("la", dir / "cut", 2);
+  ltcl::util::install_stop_handlers();  // as ltcl train does first
+  ltcl::util::request_stop(SIGTERM);
+  ltcl::train::TrainResult b;
+  {
+    ltcl::train::Trainer first(cfg, data());
+    b = first.run(false);
+  }
+  ltcl::util::remove_stop_handlers();
+  ASSERT_TRUE(b.stopped);
+  EXPECT_EQ(b.global_step, 0);
+  EXPECT_FALSE(fs::exists(dir / "cut" / "metrics.json"));
+  ltcl::train::Trainer second(cfg, data());
+  auto c = second.run(true);
+  EXPECT_FALSE(c.stopped);
+  expect_same_weights(*straight.model(), *second.model());
+  EXPECT_DOUBLE_EQ(c.report.top1, a.report.top1);
+}
 
 nlohmann::json read_json(const fs::path& p) {
   std::ifstream in(p);

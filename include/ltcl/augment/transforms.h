@@ -69,6 +69,38 @@ Transform random_grayscale(double p = 0.1);
 // Applies `transform` with probability p.
 Transform random_apply(Transform transform, double p);
 
+// The random draws of random_crop, random_resized_crop and color_jitter, in
+// the order those transforms make them. The batched recipes of
+// pipeline/device_augment.h draw through these, so from equally keyed
+// generators both paths get the same parameters.
+struct CropWindow {
+  int top = 0;   // in the padded image
+  int left = 0;
+};
+// A size x size window of a padded_height x padded_width image (no draw when
+// the image is already that size).
+CropWindow draw_crop(int padded_height, int padded_width, int size, Rng& rng);
+
+struct ResizedCropWindow {
+  int top = 0;
+  int left = 0;
+  int height = 0;
+  int width = 0;
+};
+ResizedCropWindow draw_resized_crop(
+    int height,
+    int width,
+    std::pair<double, double> scale,
+    std::pair<double, double> ratio,
+    Rng& rng);
+
+struct JitterDraw {
+  int order[4] = {0, 1, 2, 3};  // 0 brightness, 1 contrast, 2 saturation, 3 hue
+  double factor[4] = {1, 1, 1, 0};  // hue: the shift
+};
+JitterDraw draw_jitter(
+    double brightness, double contrast, double saturation, double hue, Rng& rng);
+
 // AutoAugment with the CIFAR-10 policy (Cubuk et al. 2019): one of the 25
 // sub-policies, each of its two ops with its probability, torchvision's 10
 // magnitude bins, random sign for signed ops, nearest interpolation, fill 0.

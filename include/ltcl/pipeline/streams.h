@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <c10/core/Device.h>
+
 #include "ltcl/augment/recipe.h"
 #include "ltcl/data/sampler.h"
 #include "ltcl/pipeline/loader.h"
@@ -59,6 +61,20 @@ std::unique_ptr<BatchStream> make_single_stream(
     std::shared_ptr<const MultiViewDataset> views,
     data::SamplerPtr sampler,
     LoaderOptions options);
+
+// One stream like make_single_stream (same sampler draws, batches, views'
+// random parameters and state), whose images are decoded once into a uint8
+// tensor on `device` and whose views are augmented there in whole batches
+// (device_augment.h: every view's recipe needs a batched form, and the
+// images must be at the recipes' size). `stats` describes the images (as
+// for make_recipe). Throws ltcl::Error naming the recipe or image that does
+// not fit.
+std::unique_ptr<BatchStream> make_device_stream(
+    std::shared_ptr<const MultiViewDataset> views,
+    data::SamplerPtr sampler,
+    LoaderOptions options,
+    const augment::DatasetStats& stats,
+    c10::Device device);
 
 // Hybrid's two streams over `train`: recipes[1..] for the instance-balanced
 // stream, recipes[0] for the class-balanced one, both

@@ -64,6 +64,10 @@ struct DataConfig {
   std::string sampler = "random";  // random | class_balanced | sqrt
   bool cache = true;  // keep decoded images in memory
   int64_t workers = 2;  // loader threads
+  // Decode the training images once onto train.device and augment each
+  // step's views there as tensor ops (pipeline/device_augment.h; the
+  // recipes cifar_weak and simclr).
+  bool device_augment = false;
   // The validation set every selection uses (docs/datasets.md,
   // "Validation"): auto | left_out | split | holdout | none.
   std::string validation = "auto";

@@ -172,6 +172,13 @@ void add_data_keys(ConfigSchema& s) {
       "data.cache",
       LTCL_CONFIG_FIELD(bool, data.cache),
       "Keep decoded images in memory."));
+  s.add(make_key<bool>(
+      "data.device_augment",
+      LTCL_CONFIG_FIELD(bool, data.device_augment),
+      "Decode the training images once onto train.device and augment each "
+      "step's views there in whole batches (recipes cifar_weak and simclr, "
+      "images at the recipe size; the same draws as the CPU loader). For "
+      "GPUs; methods with one stream."));
   s.add(make_key<int64_t>(
       "data.workers",
       LTCL_CONFIG_FIELD(int64_t, data.workers),
