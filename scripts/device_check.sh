@@ -18,8 +18,9 @@
 # data.dataset / data.root may also point at CIFAR's binary files with
 # DATASET=cifar10), PYTHON (python3 with torch), BUILD_DIR (build-device),
 # JOBS, TESTS (1), EXTRA (more --set key=value pairs, e.g.
-# train.max_steps_per_epoch=5 for a quick CPU run), BENCH_STEPS (20) and
-# BENCH_WARMUP (5).
+# train.max_steps_per_epoch=5 for a quick CPU run), BENCH_STEPS (20),
+# BENCH_WARMUP (5) and DEVICE_AUGMENT (1 on cuda, 0 on cpu: data.device_augment,
+# the views augmented on the GPU; with 1 the loader's rate is benched too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -87,8 +88,17 @@ if [[ "$TESTS" == 1 ]]; then
 fi
 
 # 4. CIFAR-10-LT BCL+RCL: speed, then as many epochs as fit.
+aug=${DEVICE_AUGMENT:-$([[ "$DEVICE" == cuda ]] && echo 1 || echo 0)}
 sets=(data.dataset="$DATASET" data.root="$DATA" data.normalization=cifar10
       train.device="$DEVICE" $EXTRA)
+if [[ "$aug" == 1 ]]; then
+  loader=$("$BUILD_DIR/ltcl" bench train --config configs/cifar10_lt/bcl_rcl.yaml \
+    --steps "${BENCH_STEPS:-20}" --warmup "${BENCH_WARMUP:-5}" --json \
+    --set "${sets[@]}" data.device_augment=false)
+  echo "$loader"
+  say "BCL+RCL with the CPU loader: $("$PYTHON" -c "import json, sys; print(json.loads(sys.argv[1])['pipeline_images_per_s'])" "$loader") views/s"
+  sets+=(data.device_augment=true)
+fi
 bench=$("$BUILD_DIR/ltcl" bench train --config configs/cifar10_lt/bcl_rcl.yaml \
   --steps "${BENCH_STEPS:-20}" --warmup "${BENCH_WARMUP:-5}" --json \
   --set "${sets[@]}")
