@@ -210,25 +210,14 @@ const Record& matching(
 
 template <typename T>
 T meta_value(const RecordFile& file, const char* key) {
-  const auto& meta = file.meta();
-  auto it = meta.find(key);
-  bool ok = it != meta.end();
-  if constexpr (std::is_same_v<T, std::string>) {
-    ok = ok && it->is_string();
-  } else if constexpr (std::is_same_v<T, double>) {
-    ok = ok && it->is_number();
-  } else if constexpr (std::is_same_v<T, bool>) {
-    ok = ok && it->is_boolean();
-  } else {
-    ok = ok && it->is_number_integer();
-  }
-  if (!ok) {
+  const nlohmann::json* v = util::typed_member<T>(file.meta(), key);
+  if (!v) {
     fail(
         "load_checkpoint - '{}': its table has no valid '{}'",
         file.source(),
         key);
   }
-  return it->template get<T>();
+  return v->template get<T>();
 }
 
 // Model and optimizer checked against the file completely before anything

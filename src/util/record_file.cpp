@@ -140,21 +140,15 @@ T field(
     const char* key,
     size_t index,
     const std::string& source) {
-  auto it = rec.find(key);
-  bool ok = it != rec.end();
-  if constexpr (std::is_same_v<T, std::string>) {
-    ok = ok && it->is_string();
-  } else {
-    ok = ok && it->is_number_unsigned();
-  }
-  if (!ok) {
+  const nlohmann::json* v = typed_member<T>(rec, key);
+  if (!v) {
     fail(
         "checkpoint - '{}': record {} of the table has no valid '{}'",
         source,
         index,
         key);
   }
-  return it->template get<T>();
+  return v->template get<T>();
 }
 
 }  // namespace

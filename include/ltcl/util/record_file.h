@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -84,6 +85,34 @@ class RecordFile {
   nlohmann::json meta_;
   std::vector<Record> records_;
 };
+
+// The member `key` of a JSON object when it holds a T, else nullptr. T:
+// std::string, bool, double (any number), uint64_t (an integer >= 0),
+// int64_t (any integer).
+template <typename T>
+const nlohmann::json* typed_member(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) {
+    return nullptr;
+  }
+  auto it = object.find(key);
+  if (it == object.end()) {
+    return nullptr;
+  }
+  bool ok = false;
+  if constexpr (std::is_same_v<T, std::string>) {
+    ok = it->is_string();
+  } else if constexpr (std::is_same_v<T, bool>) {
+    ok = it->is_boolean();
+  } else if constexpr (std::is_same_v<T, double>) {
+    ok = it->is_number();
+  } else if constexpr (std::is_same_v<T, uint64_t>) {
+    ok = it->is_number_unsigned();
+  } else {
+    static_assert(std::is_same_v<T, int64_t>);
+    ok = it->is_number_integer();
+  }
+  return ok ? &*it : nullptr;
+}
 
 // What the writer stores: `data` holds shape x dtype_size bytes (C order).
 struct RecordSource {
