@@ -150,8 +150,10 @@ TEST_P(InMemoryTrainer, StopAndResumeIsBitIdentical) {
 TEST_P(InMemoryTrainer, LearnsAndEvaluatesFromTheCheckpointAlone) {
   const std::string method = GetParam();
   ltcl::test::TempDir dir;
+  // lr 0.05 (tiny_config's): at 0.1 the run is bumpy enough that where it
+  // ends after 10 epochs depends on the CPU's rounding (bcl_rcl fell to
+  // 27.8 on an AVX-512 box; on it every method ends at 66.7-100 with 0.05).
   auto cfg = tiny_config(method, dir / "run", 10);
-  cfg.optim.lr = 0.1;
   // All 72 training images (a 10 % holdout leaves too few for bcl_rcl to
   // learn this in 10 epochs; selection is tested below).
   cfg.data.validation = "none";
@@ -159,6 +161,7 @@ TEST_P(InMemoryTrainer, LearnsAndEvaluatesFromTheCheckpointAlone) {
   auto splits = data();
   ltcl::train::Trainer trainer(cfg, splits);
   auto r = trainer.run(false);
+  std::cout << method << ": top-1 " << r.last_report.top1 << "\n";
   EXPECT_GT(r.last_report.top1, 50.0) << method;
   EXPECT_DOUBLE_EQ(r.report.top1, r.last_report.top1) << method;
   auto m = ltcl::train::load_saved_model(

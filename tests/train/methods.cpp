@@ -71,6 +71,7 @@ TEST_P(MethodRun, TinyRunBeatsChance) {
   ASSERT_EQ(run_command(train_cmd(cfg, dir / "run"), &out), 0) << out;
   auto m = nlohmann::json::parse(read_all(dir / "run" / "metrics.json"));
   EXPECT_EQ(m["samples"].get<int>(), 300);
+  std::cout << r.method << ": top-1 " << m["top1"].get<double>() << "\n";
   EXPECT_GT(m["top1"].get<double>(), 30.0) << r.method << "\n" << out;
   // The components the method logs (the last evaluation's loss means).
   auto jl = nlohmann::json::parse(read_all(dir / "run" / "metrics.jsonl"));
@@ -106,14 +107,16 @@ TEST_P(MethodRun, TinyRunBeatsChance) {
   }
 }
 
-// Steps measured on the dev box (docs/results.md, "Training (issue 5)").
+// Steps measured on the dev box (docs/results.md, "Training (issue 5)");
+// ResCom 3 epochs: after 2 it ended at 27.3 on an AVX-512 box (above 30 on
+// the AVX2 one), a CPU's rounding away from the bound.
 // Hybrid trains its classifier with weight 1 - alpha(t) = (t / T)^2 only
 // (0 in the first epoch), so it gets more, shorter epochs.
 INSTANTIATE_TEST_SUITE_P(
     Methods,
     MethodRun,
     ::testing::Values(
-        MethodSteps{"rescom", 2, 20},
+        MethodSteps{"rescom", 3, 20},
         MethodSteps{"hybrid_sc", 5, 20},
         MethodSteps{"hybrid_psc", 5, 20}),
     [](const ::testing::TestParamInfo<MethodSteps>& info) {
