@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 
 #include <fmt/ranges.h>
 
@@ -85,7 +86,10 @@ template <typename Map>
 typename Map::key_type state_key(const Map&, const at::Tensor& p) {
   using Key = typename Map::key_type;
   if constexpr (std::is_same_v<Key, std::string>) {
-    return c10::guts::to_string(p.unsafeGetTensorImpl());
+    // What c10::guts::to_string(pointer) wrote in 1.13 (gone in 2.x).
+    std::ostringstream key;
+    key << static_cast<const void*>(p.unsafeGetTensorImpl());
+    return key.str();
   } else {
     return reinterpret_cast<Key>(p.unsafeGetTensorImpl());
   }
