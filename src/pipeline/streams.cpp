@@ -185,7 +185,7 @@ class DeviceStream : public BatchStream {
     const auto n = static_cast<int64_t>(indices.size());
     Batch batch;
     batch.indices = torch::tensor(indices, torch::kLong);
-    batch.labels = torch::empty({n}, torch::kLong);
+    std::vector<int64_t> labels(static_cast<size_t>(n));
     DrawKey key;
     key.seed = options_.seed();
     key.stream = options_.stream();
@@ -194,12 +194,13 @@ class DeviceStream : public BatchStream {
     for (int64_t i = 0; i < n; ++i) {
       key.index = indices[static_cast<size_t>(i)];
       key.position = sampler_->global_position(first + i);
-      batch.labels[i] = labels_[static_cast<size_t>(key.index)];
+      labels[static_cast<size_t>(i)] = labels_[static_cast<size_t>(key.index)];
       for (size_t v = 0; v < recipes_.size(); ++v) {
         util::Rng rng = view_rng(key, v);
         draws[v].push_back(draw_view(recipes_[v], rng));
       }
     }
+    batch.labels = torch::tensor(labels, torch::kLong);
     const at::Tensor picked = images_.index_select(0, batch.indices.to(device_));
     for (size_t v = 0; v < recipes_.size(); ++v) {
       batch.views.push_back(apply_device_recipe(recipes_[v], picked, draws[v]));
