@@ -329,8 +329,12 @@ void load_model_and_optimizer(
               &matching(file, kMomentum + n->second, ps[k], "momentum buffer"));
         }
       }
-      for (const char* key : {"lr", "momentum", "dampening", "weight_decay"}) {
-        if (!saved.contains(key) || !saved[key].is_number()) {
+      for (const char* key :
+           {"lr", "momentum", "dampening", "weight_decay", "nesterov"}) {
+        const bool ok = std::strcmp(key, "nesterov") == 0
+            ? util::typed_member<bool>(saved, key) != nullptr
+            : util::typed_member<double>(saved, key) != nullptr;
+        if (!ok) {
           fail(
               "load_checkpoint - '{}': optimizer group {} of its table has no "
               "valid '{}'",
@@ -338,13 +342,6 @@ void load_model_and_optimizer(
               g,
               key);
         }
-      }
-      if (!saved.contains("nesterov") || !saved["nesterov"].is_boolean()) {
-        fail(
-            "load_checkpoint - '{}': optimizer group {} of its table has no "
-            "valid 'nesterov'",
-            file.source(),
-            g);
       }
       (void)sgd_options(own[g], "load_checkpoint");
     }
