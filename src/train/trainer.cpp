@@ -183,6 +183,12 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
         torch::kCUDA,
         static_cast<c10::DeviceIndex>(ctx.local_rank() % std::max(1, n)));
   }
+  if (device.is_cuda()) {
+    // cuDNN autotune: the batch shape is fixed within a run, so the
+    // algorithm search on the first steps pays for itself (GPU runs are
+    // not bitwise reproducible in any case; CPU runs are unaffected).
+    at::globalContext().setBenchmarkCuDNN(true);
+  }
   data = std::move(splits);
   counts = data.train->class_counts();
   for (size_t k = 0; k < counts.size(); ++k) {
