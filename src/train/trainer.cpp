@@ -184,9 +184,10 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
         static_cast<c10::DeviceIndex>(ctx.local_rank() % std::max(1, n)));
   }
   if (device.is_cuda()) {
-    // cuDNN autotune: the batch shape is fixed within a run, so the
-    // algorithm search on the first steps pays for itself (GPU runs are
-    // not bitwise reproducible in any case; CPU runs are unaffected).
+    // cuDNN autotune: a run sees a few batch shapes (the full batch, an
+    // epoch's last partial one, evaluation's), each searched once and
+    // cached, so the search pays for itself (GPU runs are not bitwise
+    // reproducible in any case; CPU runs are unaffected).
     at::globalContext().setBenchmarkCuDNN(true);
   }
   data = std::move(splits);
