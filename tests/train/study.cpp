@@ -223,6 +223,9 @@ TEST(Study, KilledStudyFinishesOnlyTheMissingRunsEndToEnd) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
+    // Its own process group: the kill below reaches the shell and the
+    // study (and nothing else on the machine).
+    ::setpgid(0, 0);
     execl("/bin/sh", "sh", "-c", (cmd + " > /dev/null 2>&1").c_str(),
           static_cast<char*>(nullptr));
     _exit(127);
@@ -232,9 +235,10 @@ TEST(Study, KilledStudyFinishesOnlyTheMissingRunsEndToEnd) {
          std::chrono::steady_clock::now() - t0 < std::chrono::minutes(5)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  // The shell and the study in one process group.
-  ::kill(pid, SIGKILL);
-  ::system("pkill -9 -f 'ltcl study --config' > /dev/null 2>&1");
+  // The shell and the study: the child's process group (set in the child;
+  // set here too, so that the kill cannot come before the child's setpgid).
+  ::setpgid(pid, pid);
+  ::kill(-pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
   const int before = finished();
   ASSERT_GE(before, 2);
