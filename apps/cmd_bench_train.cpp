@@ -73,7 +73,7 @@ void add_bench_train_command(CLI::App& bench) {
       j["device"] = c.train.device;
       j["threads"] = c.train.threads;
       j["amp"] = c.train.amp;
-      j["channels_last"] = c.train.channels_last;
+      j["channels_last"] = c.train.channels_last == "true";
       j["steps"] = r.steps;
       j["images_per_step"] = r.images_per_step;
       for (const auto& [name, s] : r.phases) {
@@ -99,7 +99,8 @@ void add_bench_train_command(CLI::App& bench) {
         "{}{}), {} steps after {} warm-up\n",
         a->config, c.loss.method, c.model.arch, c.optim.batch_size, views,
         c.train.device, c.train.threads, c.train.amp,
-        c.train.channels_last ? ", channels-last" : "", r.steps, a->warmup);
+        c.train.channels_last == "true" ? ", channels-last" : "", r.steps,
+        a->warmup);
     std::cout << fmt::format("{:<16}{:>10}{:>8}\n", "phase", "ms/step", "share");
     for (const auto& [name, s] : r.phases) {
       std::cout << fmt::format(

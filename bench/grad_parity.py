@@ -94,6 +94,7 @@ def run_ltcl(ltcl, method, data, out, lr, wd, seed, epochs=1):
     cmd = [ltcl, "train", "--config", cfg, "--out", out, "--threads", "2", "--set",
            "data.dataset=cifar10", "data.root=" + data, "data.profile=none",
            "data.validation=none", "train.select_on=last", "data.views=" + views,
+           "train.amp=none", "train.channels_last=false",
            "schedule.kind=cosine", "schedule.epochs=%d" % epochs,
            "schedule.warmup_epochs=%d" % (1 if epochs > 1 else 0),
            "optim.batch_size=%d" % sum(COUNTS), "optim.lr=%g" % lr,

@@ -3,6 +3,9 @@
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "ltcl/models/network.h"
 #include "ltcl/util/error.h"
 
@@ -55,6 +58,54 @@ torch::Tensor to_float(const torch::Tensor& t) {
 }
 
 }  // namespace
+
+bool cpu_has_avx512_bf16() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  // libgcc / compiler-rt check CPUID and, for AVX-512, that the OS saves
+  // the ZMM and mask registers (XGETBV).
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16") != 0;
+#else
+  return false;
+#endif
+}
+
+bool auto_cpu_bf16() {
+  const char* v = std::getenv("LTCL_CPU_BF16");
+  if (v == nullptr || *v == '\0') {
+    return cpu_has_avx512_bf16();
+  }
+  const std::string s(v);
+  if (s != "0" && s != "1") {
+    fail("LTCL_CPU_BF16: must be 0 or 1 (or unset), got '{}'", s);
+  }
+  return s == "1";
+}
+
+PrecisionChoice resolve_precision(
+    const std::string& amp,
+    const std::string& channels_last,
+    c10::Device device,
+    bool cpu_bf16) {
+  PrecisionChoice p;
+  if (amp == "auto") {
+    p.amp = device.is_cpu() && cpu_bf16 ? "bf16" : "none";
+  } else if (amp == "none" || amp == "bf16" || amp == "fp16") {
+    p.amp = amp;
+  } else {
+    fail("train.amp: must be auto, none, bf16 or fp16, got '{}'", amp);
+  }
+  if (channels_last == "auto") {
+    p.channels_last = device.is_cpu() && p.amp == "bf16";
+  } else if (channels_last == "true" || channels_last == "false") {
+    p.channels_last = channels_last == "true";
+  } else {
+    fail(
+        "train.channels_last: must be auto, true or false, got '{}'",
+        channels_last);
+  }
+  return p;
+}
 
 Precision::Precision(std::string amp, bool channels_last, c10::Device device)
     : amp_(std::move(amp)), channels_last_(channels_last), device_(device) {

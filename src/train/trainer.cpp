@@ -190,6 +190,23 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
     // reproducible in any case; CPU runs are unaffected).
     at::globalContext().setBenchmarkCuDNN(true);
   }
+  {
+    // train.amp / train.channels_last "auto" for this device and CPU,
+    // written back so that config.yaml, checkpoints and reports say what
+    // ran (a resume on another CPU warns that the config differs).
+    const bool cpu_bf16 = auto_cpu_bf16();
+    const auto choice = resolve_precision(
+        config.train.amp, config.train.channels_last, device, cpu_bf16);
+    if (config.train.amp == "auto" || config.train.channels_last == "auto") {
+      spdlog::info(
+          "precision: amp {}, channels-last {} (auto on {}; AVX-512 BF16 "
+          "{}: the CPU's, or LTCL_CPU_BF16 when set)",
+          choice.amp, choice.channels_last, device.str(),
+          cpu_bf16 ? "yes" : "no");
+    }
+    config.train.amp = choice.amp;
+    config.train.channels_last = choice.channels_last ? "true" : "false";
+  }
   data = std::move(splits);
   counts = data.train->class_counts();
   for (size_t k = 0; k < counts.size(); ++k) {
@@ -299,7 +316,7 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
   }
   model->to(device);
   precision = std::make_unique<Precision>(
-      cfg.train.amp, cfg.train.channels_last, device);
+      cfg.train.amp, cfg.train.channels_last == "true", device);
   precision->prepare(*model);
   if (precision->needs_loss_scaling()) {
     scaler = std::make_unique<LossScaler>();

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -21,6 +22,7 @@
 #include "ltcl/train/trainer.h"
 #include "ltcl/util/error.h"
 #include "ltcl/util/signals.h"
+#include "scoped_env.h"
 #include "support.h"
 
 namespace {
@@ -180,6 +182,43 @@ INSTANTIATE_TEST_SUITE_P(
     InMemoryTrainer,
     ::testing::ValuesIn(ltcl::train::method_names()),
     [](const auto& info) { return info.param; });
+
+// train.amp / channels_last "auto" (the defaults) resolved by the trainer
+// for the CPU (LTCL_CPU_BF16 stands in for the probe, so both branches run
+// on any machine) and recorded resolved in config.yaml; explicit values are
+// kept.
+TEST(InMemoryPrecision, AutoIsResolvedAndRecorded) {
+  ltcl::test::ScopedEnv env("LTCL_CPU_BF16", "1");
+  ltcl::test::TempDir dir;
+  auto cfg = tiny_config("ce", dir / "bf16", 1);
+  ASSERT_EQ(cfg.train.amp, "auto");
+  ASSERT_EQ(cfg.train.channels_last, "auto");
+  cfg.train.max_steps_per_epoch = 1;
+  {
+    ltcl::train::Trainer t(cfg, data());
+    EXPECT_EQ(t.config().train.amp, "bf16");
+    EXPECT_EQ(t.config().train.channels_last, "true");
+    t.run(false);
+  }
+  std::ifstream in(dir / "bf16" / "config.yaml");
+  const std::string yaml(
+      (std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(yaml.find("amp: bf16"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("channels_last: true"), std::string::npos) << yaml;
+  {
+    auto explicit_cfg = cfg;
+    explicit_cfg.train.amp = "none";
+    ltcl::train::Trainer t(explicit_cfg, data());
+    EXPECT_EQ(t.config().train.amp, "none");
+    EXPECT_EQ(t.config().train.channels_last, "false");
+  }
+  env.set("0");
+  {
+    ltcl::train::Trainer t(cfg, data());
+    EXPECT_EQ(t.config().train.amp, "none");
+    EXPECT_EQ(t.config().train.channels_last, "false");
+  }
+}
 
 // data.device_augment: the images decoded once onto the device and the
 // views augmented there (here the CPU, the same code). cifar_weak is bit for

@@ -149,8 +149,10 @@ struct RunConfig {
   int64_t threads = 0;  // 0 = all cores
   int64_t interop_threads = 1;
   std::string device = "cpu";  // cpu | cuda | auto
-  std::string amp = "none";  // none | bf16 | fp16
-  bool channels_last = false;
+  // auto | none | bf16 | fp16; auto is resolved by the trainer
+  // (resolve_precision in train/precision.h) and recorded resolved.
+  std::string amp = "auto";
+  std::string channels_last = "auto";  // auto | true | false
   int64_t eval_every = 10;  // epochs; the last epoch is always evaluated
   // Which split chooses best.pt: val (default) | test ("test-selected, as
   // in the papers", labelled so in every report) | last (no selection).

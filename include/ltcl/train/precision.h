@@ -15,6 +15,13 @@
 // has float32's range and does not. Evaluation runs in float32.
 // channels_last: 4-D weights and the input batches in NHWC order; the math
 // is unchanged, only kernel choice and speed.
+//
+// "auto" (the default of both keys) is resolved once per run by
+// resolve_precision: bf16 + channels-last on a CPU with AVX-512 BF16 (about
+// 2.2x float32's step there, no accuracy lost over whole runs:
+// docs/results.md), float32 and contiguous elsewhere (CUDA included: not
+// yet measured there).
+// The trainer records the resolved values in the run's config.yaml.
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
@@ -30,10 +37,39 @@ class NetworkImpl;
 
 namespace ltcl::train {
 
+// train.amp / train.channels_last with "auto" resolved for `device`.
+struct PrecisionChoice {
+  std::string amp;  // none | bf16 | fp16
+  bool channels_last = false;
+};
+
+// amp: auto | none | bf16 | fp16; channels_last: auto | true | false.
+// amp auto: bf16 when `device` is a CPU and `cpu_bf16` (the trainer passes
+// auto_cpu_bf16()), else none. channels_last auto: on when the
+// resolved amp is bf16 and `device` is a CPU. Explicit values pass through.
+// Throws ltcl::Error naming the key for any other value.
+PrecisionChoice resolve_precision(
+    const std::string& amp,
+    const std::string& channels_last,
+    c10::Device device,
+    bool cpu_bf16);
+
+// Whether this CPU (and the OS's saved register state) runs AVX-512 BF16
+// instructions; false on non-x86 builds.
+bool cpu_has_avx512_bf16();
+
+// The `cpu_bf16` the trainer passes to resolve_precision: the environment
+// variable LTCL_CPU_BF16 when set (1: as if the CPU had AVX-512 BF16, 0: as
+// if not; the test suite sets 0 so that its float32 tolerances hold on
+// every CPU), else cpu_has_avx512_bf16(). Throws ltcl::Error naming the
+// variable for another value.
+bool auto_cpu_bf16();
+
 class Precision {
  public:
-  // amp: "none", "bf16" or "fp16". Throws ltcl::Error naming train.amp for
-  // an unknown value or fp16 on a CPU device.
+  // amp: "none", "bf16" or "fp16" (resolved: see resolve_precision).
+  // Throws ltcl::Error naming train.amp for an unknown value or fp16 on a
+  // CPU device.
   Precision(std::string amp, bool channels_last, c10::Device device);
 
   // channels_last: every 4-D parameter and buffer of `model` to NHWC.

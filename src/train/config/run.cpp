@@ -31,13 +31,17 @@ void add_run_keys(ConfigSchema& s) {
   s.add(make_key<Str>(
       "train.amp",
       LTCL_CONFIG_FIELD(Str, train.amp),
-      "Mixed precision of the forward pass (fp16 needs CUDA).",
+      "Mixed precision of the forward pass (fp16 needs CUDA; auto: bf16 "
+      "on a CPU with AVX-512 BF16, none elsewhere).",
       {},
-      {"none", "bf16", "fp16"}));
-  s.add(make_key<bool>(
+      {"auto", "none", "bf16", "fp16"}));
+  s.add(make_key<Str>(
       "train.channels_last",
-      LTCL_CONFIG_FIELD(bool, train.channels_last),
-      "Channels-last memory format."));
+      LTCL_CONFIG_FIELD(Str, train.channels_last),
+      "Channels-last memory format (auto: on when the run's amp is bf16 "
+      "on a CPU).",
+      {},
+      {"auto", "true", "false"}));
   s.add(make_key<int64_t>(
       "train.eval_every",
       LTCL_CONFIG_FIELD(int64_t, train.eval_every),
