@@ -197,7 +197,10 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
     const bool cpu_bf16 = auto_cpu_bf16();
     const auto choice = resolve_precision(
         config.train.amp, config.train.channels_last, device, cpu_bf16);
-    if (config.train.amp == "auto" || config.train.channels_last == "auto") {
+    if (config.train.amp == "auto" ||
+        (config.train.channels_last == "auto" && choice.channels_last)) {
+      // When amp is auto, or channels_last auto turned NHWC on (the
+      // resolved values are in the logged config either way).
       spdlog::info(
           "precision: amp {}, channels-last {} (auto on {}; AVX-512 BF16 "
           "{}: the CPU's, or LTCL_CPU_BF16 when set)",

@@ -183,16 +183,18 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::ValuesIn(ltcl::train::method_names()),
     [](const auto& info) { return info.param; });
 
-// train.amp / channels_last "auto" (the defaults) resolved by the trainer
-// for the CPU (LTCL_CPU_BF16 stands in for the probe, so both branches run
-// on any machine) and recorded resolved in config.yaml; explicit values are
-// kept.
+// train.amp "auto" (opt-in) and channels_last "auto" (the default)
+// resolved by the trainer for the CPU (LTCL_CPU_BF16 stands in for the
+// probe, so both branches run on any machine) and recorded resolved in
+// config.yaml; the default stays float32 whatever the CPU.
 TEST(InMemoryPrecision, AutoIsResolvedAndRecorded) {
   ltcl::test::ScopedEnv env("LTCL_CPU_BF16", "1");
   ltcl::test::TempDir dir;
   auto cfg = tiny_config("ce", dir / "bf16", 1);
-  ASSERT_EQ(cfg.train.amp, "auto");
+  // The defaults: float32 (none), channels-last following it (auto).
+  ASSERT_EQ(cfg.train.amp, "none");
   ASSERT_EQ(cfg.train.channels_last, "auto");
+  cfg.train.amp = "auto";
   cfg.train.max_steps_per_epoch = 1;
   {
     ltcl::train::Trainer t(cfg, data());
@@ -206,9 +208,9 @@ TEST(InMemoryPrecision, AutoIsResolvedAndRecorded) {
   EXPECT_NE(yaml.find("amp: bf16"), std::string::npos) << yaml;
   EXPECT_NE(yaml.find("channels_last: true"), std::string::npos) << yaml;
   {
-    auto explicit_cfg = cfg;
-    explicit_cfg.train.amp = "none";
-    ltcl::train::Trainer t(explicit_cfg, data());
+    auto default_cfg = cfg;
+    default_cfg.train.amp = "none";
+    ltcl::train::Trainer t(default_cfg, data());
     EXPECT_EQ(t.config().train.amp, "none");
     EXPECT_EQ(t.config().train.channels_last, "false");
   }

@@ -16,12 +16,13 @@
 // channels_last: 4-D weights and the input batches in NHWC order; the math
 // is unchanged, only kernel choice and speed.
 //
-// "auto" (the default of both keys) is resolved once per run by
-// resolve_precision: bf16 + channels-last on a CPU with AVX-512 BF16 (about
-// 2.2x float32's step there, no accuracy lost over whole runs:
-// docs/results.md), float32 and contiguous elsewhere (CUDA included: not
-// yet measured there).
-// The trainer records the resolved values in the run's config.yaml.
+// "auto" is resolved once per run by resolve_precision. amp auto (opt-in;
+// the default is none): bf16 on a CPU with AVX-512 BF16 (about 2.2x
+// float32's step there with channels-last; BCL+RCL's accuracy kept, CE's
+// about a point lower: docs/results.md), none elsewhere (CUDA included: not
+// yet measured there). channels_last auto (the default): on when the
+// resolved amp is bf16 on a CPU. The trainer records the resolved values in
+// the run's config.yaml.
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
