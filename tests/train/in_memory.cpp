@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -22,6 +21,7 @@
 #include "ltcl/train/trainer.h"
 #include "ltcl/util/error.h"
 #include "ltcl/util/signals.h"
+#include "runs.h"
 #include "scoped_env.h"
 #include "support.h"
 
@@ -202,9 +202,7 @@ TEST(InMemoryPrecision, AutoIsResolvedAndRecorded) {
     EXPECT_EQ(t.config().train.channels_last, "true");
     t.run(false);
   }
-  std::ifstream in(dir / "bf16" / "config.yaml");
-  const std::string yaml(
-      (std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string yaml = ltcl::test::read_all(dir / "bf16" / "config.yaml");
   EXPECT_NE(yaml.find("amp: bf16"), std::string::npos) << yaml;
   EXPECT_NE(yaml.find("channels_last: true"), std::string::npos) << yaml;
   {
