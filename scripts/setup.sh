@@ -2,7 +2,8 @@
 # Installs the Debian packages ltcl needs (only the missing ones) and builds.
 #   scripts/setup.sh [--tests] [--bench] [--no-build]
 # --tests adds what the test suite needs (Debian's python3-torch + numpy for
-# the NumPy-exactness and PyTorch-op tests); --bench adds torchvision for the
+# the NumPy-exactness and PyTorch-op tests, PIL for scripts/reproduce/'s
+# image-folder converter); --bench adds torchvision for the
 # loader comparison. Idempotent: a second run installs nothing and only
 # rebuilds what changed. BUILD_DIR (default: build) and JOBS may be set.
 set -euo pipefail
@@ -25,7 +26,8 @@ pkgs=(cmake ninja-build g++ pkg-config
       libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
       dataset-fashion-mnist)
 if (( want_tests )); then
-  pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev python3-torch python3-numpy)
+  pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev python3-torch python3-numpy
+         python3-pil)
 fi
 if (( want_bench )); then
   pkgs+=(python3-torchvision python3-pil)
