@@ -28,6 +28,9 @@ void add_bench_loader_command(CLI::App& bench);
 // `ltcl bench train` (apps/cmd_bench_train.cpp).
 void add_bench_train_command(CLI::App& bench);
 
+// `ltcl bench peak` (apps/cmd_bench_peak.cpp).
+void add_bench_peak_command(CLI::App& bench);
+
 // `ltcl compare RUN...` (apps/cmd_compare.cpp).
 void add_compare_command(CLI::App& app);
 

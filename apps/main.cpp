@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   bench->require_subcommand(1);
   ltcl::apps::add_bench_loader_command(*bench);
   ltcl::apps::add_bench_train_command(*bench);
+  ltcl::apps::add_bench_peak_command(*bench);
 
   try {
     app.parse(argc, argv);
