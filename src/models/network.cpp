@@ -1,5 +1,6 @@
 #include "ltcl/models/network.h"
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include "ltcl/models/resnet.h"
@@ -114,9 +115,43 @@ void NetworkImpl::reset() {
   }
 }
 
+namespace {
+
+// Autocast (CPU and CUDA) off while alive, as it was afterwards.
+class AutocastOff {
+ public:
+  AutocastOff()
+      : cpu_(at::autocast::is_cpu_enabled()), gpu_(at::autocast::is_enabled()) {
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::set_enabled(false);
+  }
+  ~AutocastOff() {
+    at::autocast::set_cpu_enabled(cpu_);
+    at::autocast::set_enabled(gpu_);
+  }
+  AutocastOff(const AutocastOff&) = delete;
+  AutocastOff& operator=(const AutocastOff&) = delete;
+  bool was_on() const { return cpu_ || gpu_; }
+
+ private:
+  bool cpu_, gpu_;
+};
+
+}  // namespace
+
 NetworkOutput NetworkImpl::forward(const torch::Tensor& x) {
   NetworkOutput out;
   out.features = backbone.forward(x);
+  // Under train.amp the backbone runs in bf16 / fp16, the heads in float32:
+  // the logits, the embeddings the contrastive losses compare and the
+  // features keep float32's precision (a bf16 logit has 8 significant
+  // bits). The heads are under 1 % of the FLOPs. Without autocast nothing
+  // changes.
+  AutocastOff float32_heads;
+  if (float32_heads.was_on() && out.features.scalar_type() != at::kFloat &&
+      out.features.scalar_type() != at::kDouble) {
+    out.features = out.features.to(at::kFloat);
+  }
   out.logits =
       linear ? linear->forward(out.features) : cosine->forward(out.features);
   if (head) {
