@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ltcl/util/error.h"
+#include "ltcl/util/guard.h"
 
 namespace ltcl::eval {
 namespace {
@@ -132,12 +133,13 @@ void CalibrationMeter::add_logits(
     int64_t arg = 0;
     for (int64_t c = 0; c < C; ++c) {
       if (!std::isfinite(row[c])) {
-        fail(
+        // Typed: in training a non-finite logit means the weights diverged.
+        throw util::NonFiniteState(fmt::format(
             "CalibrationMeter::add_logits - non-finite logit: {{row {}, class "
             "{}, got {}}}",
             i,
             c,
-            row[c]);
+            row[c]));
       }
       if (row[c] > row[arg]) {
         arg = c;

@@ -8,6 +8,7 @@
 
 #include "ltcl/util/atomic_file.h"
 #include "ltcl/util/error.h"
+#include "ltcl/util/guard.h"
 
 namespace ltcl::eval {
 namespace {
@@ -43,13 +44,13 @@ std::vector<double> row_norms(
     double sq = 0;
     for (int64_t d = 0; d < v.dim; ++d) {
       if (!std::isfinite(x[d])) {
-        fail(
+        throw util::NonFiniteState(fmt::format(
             "embedding_metrics - non-finite value in the {} set: {{row {}, "
             "column {}, got {}}}",
             which,
             i,
             d,
-            x[d]);
+            x[d]));
       }
       sq += static_cast<double>(x[d]) * x[d];
     }

@@ -15,7 +15,9 @@
 
 #include "ltcl/util/atomic_file.h"
 #include "ltcl/util/error.h"
+#include "ltcl/util/guard.h"
 #include "ltcl/util/record_file.h"
+#include "optimizer_state.h"
 
 namespace ltcl::train {
 namespace {
@@ -24,6 +26,7 @@ using util::DType;
 using util::Record;
 using util::RecordFile;
 using util::RecordSource;
+using detail::state_key;
 
 // Record names: "param/<model name>", "buffer/<model name>",
 // "momentum/<parameter name>", "sampler/<name>", "rng/cpu", "rng/cuda",
@@ -77,22 +80,6 @@ at::ScalarType to_scalar(DType d) {
     case DType::kBool: return at::kBool;
   }
   return at::kFloat;
-}
-
-// The optimizer's state map is keyed by a string of the parameter's
-// TensorImpl address in LibTorch 1.13 and by the address itself in later
-// versions: compute whichever key type this LibTorch uses.
-template <typename Map>
-typename Map::key_type state_key(const Map&, const at::Tensor& p) {
-  using Key = typename Map::key_type;
-  if constexpr (std::is_same_v<Key, std::string>) {
-    // What c10::guts::to_string(pointer) wrote in 1.13 (gone in 2.x).
-    std::ostringstream key;
-    key << static_cast<const void*>(p.unsafeGetTensorImpl());
-    return key.str();
-  } else {
-    return reinterpret_cast<Key>(p.unsafeGetTensorImpl());
-  }
 }
 
 // Tensors the writer stores, kept alive (CPU, contiguous) until written.
@@ -383,11 +370,11 @@ void save_checkpoint(
   // the last good checkpoint (the NaN guard stops the run next).
   const std::string bad = first_non_finite(model, optimizer);
   if (!bad.empty()) {
-    fail(
+    throw util::NonFiniteState(fmt::format(
         "save_checkpoint - '{}' not written: {} holds NaN or infinite "
         "values (the training diverged; the previous checkpoint is kept)",
         path,
-        bad);
+        bad));
   }
   nlohmann::json meta = {
       {"kind", kKind},

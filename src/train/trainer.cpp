@@ -30,6 +30,7 @@
 #include "ltcl/util/run_lock.h"
 #include "ltcl/util/signals.h"
 #include "hooks.h"
+#include "nan_guard.h"
 
 namespace ltcl::train {
 namespace {
@@ -120,6 +121,11 @@ struct Trainer::State {
   // The losses check label ranges and class counts (a read-back to the host
   // each) on this process's first step only: the data cannot change them.
   bool inputs_checked = false;
+  // The NaN guard's fallback (src/train/nan_guard.h): the state before the
+  // update of the latest step whose loss was finite. Set by run() and
+  // bench().
+  std::unique_ptr<NanGuard> guard;
+  bool resumed = false;  // run(true): the first step starts from last.pt
 
   void lap(const char* phase) {
     if (clock) {
@@ -134,10 +140,24 @@ struct Trainer::State {
       hooks::Hooks& hooks,
       int64_t epoch,
       int64_t first_step);
+  // `position`: the run's state before this step, kept by the NaN guard
+  // (null: not kept).
   std::map<std::string, double> train_step(
       const pipeline::StepBatch& batch,
       int64_t epoch,
-      int64_t global_step);
+      int64_t global_step,
+      const Checkpoint* position = nullptr,
+      size_t history_size = 0);
+  // The run's position before the step at (epoch, step): what a checkpoint
+  // written there holds besides the model, optimizer, config and history.
+  Checkpoint position(const hooks::Run& run, int64_t epoch, int64_t step);
+  // A non-finite loss or model output (`what`): writes the NaN guard's
+  // fallback as last.pt and throws ltcl::Error saying how to continue.
+  // `all_ranks`: every rank detected it (a loss check), so all take part.
+  [[noreturn]] void diverged(
+      hooks::Run& run,
+      const std::string& what,
+      bool all_ranks);
   // The current model on "test" or "val".
   eval::EvalReport evaluate(const std::string& split) {
     return evaluate_on(*model, split);
@@ -350,7 +370,14 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
 std::map<std::string, double> Trainer::State::train_step(
     const pipeline::StepBatch& batch,
     int64_t epoch,
-    int64_t global_step) {
+    int64_t global_step,
+    const Checkpoint* position,
+    size_t history_size) {
+  if (guard && position) {
+    // Before the forward, which changes the BatchNorm statistics.
+    guard->begin_step(*model, *position, history_size);
+    lap("nan_guard");
+  }
   std::optional<losses::TrustedInputs> trust;
   if (inputs_checked) {
     trust.emplace();
@@ -418,6 +445,12 @@ std::map<std::string, double> Trainer::State::train_step(
   }
   util::check_finite(values, global_step, epoch);
   lap("loss_readout");
+  if (guard && position) {
+    // The loss is finite: the weights and momentum before this update are
+    // the fallback if the next step (or evaluation) is not.
+    guard->commit(*model, *optimizer);
+    lap("nan_guard");
+  }
   if (accumulation == 1) {
     optimizer->zero_grad();
     backward(parts["total"]);
@@ -523,6 +556,10 @@ BenchReport Trainer::bench(const BenchOptions& o) {
     return std::move(*b);
   };
   set_learning_rate(*s.optimizer, c.optim.lr);
+  // Training keeps the NaN guard's fallback every step: so does the bench
+  // (its cost is the "nan_guard" phase).
+  s.guard = std::make_unique<NanGuard>();
+  Checkpoint position;
   // The full pipeline: warm-up, then timed, phase by phase.
   for (int64_t i = 0; i < o.warmup + o.steps; ++i) {
     if (i == o.warmup) {
@@ -534,7 +571,7 @@ BenchReport Trainer::bench(const BenchOptions& o) {
     clock.lap("loader_wait");
     auto on_device = step_to(batch, s.device);
     clock.lap("host_to_device");
-    s.train_step(on_device, 0, i);
+    s.train_step(on_device, 0, i, &position);
     if (!first) {
       first = on_device;
       r.images_per_step = s.stream->images(batch) * world;
@@ -553,12 +590,12 @@ BenchReport Trainer::bench(const BenchOptions& o) {
   // Model only: one synthetic batch already on the device, no sync inside.
   auto fake = synthetic_like(*first);
   for (int64_t i = 0; i < o.warmup; ++i) {
-    s.train_step(fake, 0, i);
+    s.train_step(fake, 0, i, &position);
   }
   clock.sync();
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < o.steps; ++i) {
-    s.train_step(fake, 0, i);
+    s.train_step(fake, 0, i, &position);
   }
   clock.sync();
   const double secs =
@@ -771,13 +808,21 @@ bool Trainer::State::train_epoch(
   double lr = 0;
   for (int64_t step = first_step; step < spe;) {
     const auto step_start = std::chrono::steady_clock::now();
+    // Before the batch is drawn: the sampler position of this step.
+    const Checkpoint before = position(run, epoch, step);
     auto batch = stream->next();
     if (!batch) {
       break;
     }
     lr = learning_rate(c.schedule, c.optim.lr, epoch, step, spe);
     set_learning_rate(*optimizer, lr);
-    const auto values = train_step(*batch, epoch, state.global_step);
+    std::map<std::string, double> values;
+    try {
+      values = train_step(
+          *batch, epoch, state.global_step, &before, run.history.size());
+    } catch (const util::NonFiniteLoss& e) {
+      diverged(run, e.what(), /*all_ranks=*/true);
+    }
     const int64_t b = batch->main.labels.size(0) * world;
     for (const auto& [k, v] : values) {
       meters[k].add(v, b);
@@ -791,8 +836,12 @@ bool Trainer::State::train_epoch(
     info.seconds = std::chrono::duration<double>(
                        std::chrono::steady_clock::now() - step_start)
                        .count();
-    for (auto& h : hooks) {
-      h->step_end(run, info);
+    try {
+      for (auto& h : hooks) {
+        h->step_end(run, info);  // a mid-epoch last.pt checks the weights
+      }
+    } catch (const util::NonFiniteState& e) {
+      diverged(run, e.what(), /*all_ranks=*/false);
     }
     bool stop = false;
     for (auto& h : hooks) {
@@ -821,15 +870,89 @@ bool Trainer::State::train_epoch(
   for (const auto& [k, m] : meters) {
     rec.losses[k] = m.value();
   }
-  for (auto& h : hooks) {
-    h->epoch_end(run, rec);
-  }
-  run.history.push_back(rec);
-  stream->set_epoch(epoch + 1);
-  for (auto& h : hooks) {
-    h->epoch_recorded(run, rec);
+  try {
+    // The evaluation checks the logits, last.pt the weights: non-finite
+    // ones mean the epoch's last update diverged.
+    for (auto& h : hooks) {
+      h->epoch_end(run, rec);
+    }
+    run.history.push_back(rec);
+    stream->set_epoch(epoch + 1);
+    for (auto& h : hooks) {
+      h->epoch_recorded(run, rec);
+    }
+  } catch (const util::NonFiniteState& e) {
+    diverged(run, e.what(), /*all_ranks=*/false);
   }
   return true;
+}
+
+Checkpoint Trainer::State::position(
+    const hooks::Run& run,
+    int64_t epoch,
+    int64_t step) {
+  Checkpoint p;
+  p.epoch = epoch;
+  p.step_in_epoch = step;
+  p.global_step = run.state.global_step;
+  p.best_metric = run.state.best_metric;
+  p.best_epoch = run.state.best_epoch;
+  for (const auto& [name, v] :
+       to_global_state(stream->state(), ctx.world_size())) {
+    p.samplers[name] = v;
+  }
+  capture_rng(p);
+  if (scaler) {
+    p.tensors["loss_scaler"] = scaler->state();
+  }
+  return p;
+}
+
+void Trainer::State::diverged(
+    hooks::Run& run,
+    const std::string& what,
+    bool all_ranks) {
+  if (!guard || !guard->valid()) {
+    // Not one finite step since the start: no state to go back to.
+    fail(
+        "{}. It is the first step from {}, so no update caused it: a lower "
+        "optim.lr cannot help; check the data and the config{}",
+        what,
+        resumed ? "the checkpoint resumed from" : "the initial weights",
+        resumed ? fmt::format(" ({} is kept unchanged)", run.last)
+                : std::string());
+  }
+  const Checkpoint& p = guard->restore(*model, *optimizer);
+  Checkpoint& st = run.state;
+  st.epoch = p.epoch;
+  st.step_in_epoch = p.step_in_epoch;
+  st.global_step = p.global_step;
+  st.best_metric = p.best_metric;
+  st.best_epoch = p.best_epoch;
+  st.samplers = p.samplers;
+  st.torch_rng = p.torch_rng;
+  st.cuda_rng = p.cuda_rng;
+  st.tensors = p.tensors;
+  run.history.resize(guard->history_size());
+  st.history_json = eval::history_to_json(run.history);
+  if (run.main) {
+    save_checkpoint(run.last, *model, optimizer.get(), st);
+  }
+  if (all_ranks) {
+    ctx.barrier();
+  }
+  fail(
+      "{}. Saved as {}: the state after {} step(s) ({} of epoch {}), before "
+      "the update that diverged. Continue from it with a lower learning "
+      "rate: ltcl train --config <same config> --out {} --resume --set "
+      "optim.lr=<below {}>",
+      what,
+      run.last,
+      p.global_step,
+      p.step_in_epoch,
+      p.epoch + 1,
+      run.out.string(),
+      config.optim.lr);
 }
 
 TrainResult Trainer::run(bool resume) {
@@ -847,6 +970,8 @@ TrainResult Trainer::run(bool resume) {
     ~RemoveHandlers() { util::remove_stop_handlers(); }
   } remove_handlers;
   s.begin(run, resume);
+  s.guard = std::make_unique<NanGuard>();
+  s.resumed = resume;
   hooks::Hooks hooks = hooks::standard_hooks(c);
   TrainResult result;
   result.out_dir = run.out.string();
@@ -891,8 +1016,12 @@ TrainResult Trainer::run(bool resume) {
     // The handlers stay: a signal now only lets the reports finish (each
     // file is written atomically; the run is complete on disk).
     util::debug_term_at("report");
-    for (auto& h : hooks) {
-      h->run_end(run);
+    try {
+      for (auto& h : hooks) {
+        h->run_end(run);  // evaluates the final model
+      }
+    } catch (const util::NonFiniteState& e) {
+      s.diverged(run, e.what(), /*all_ranks=*/false);
     }
     if (util::stop_requested()) {
       spdlog::warn(

@@ -16,9 +16,7 @@ NonFiniteLoss::NonFiniteLoss(
     int64_t epoch,
     double v)
     : Error(fmt::format(
-          "training stopped: loss component '{}' is {} at step {} (epoch {}); "
-          "the last good checkpoint is kept (lower optim.lr, or check the "
-          "data)",
+          "training stopped: loss component '{}' is {} at step {} (epoch {})",
           component,
           std::isnan(v) ? "nan" : (v > 0 ? "+inf" : "-inf"),
           step,

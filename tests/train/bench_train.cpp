@@ -39,8 +39,8 @@ TEST(BenchTrain, PhasesAddUpAndRatesFollowFromTheImages) {
       << out;
   const auto j = nlohmann::json::parse(out);
   const std::vector<std::string> order = {
-      "loader_wait", "host_to_device", "loss",     "forward",
-      "loss_readout", "backward",      "grad_allreduce", "optimizer"};
+      "loader_wait", "host_to_device", "nan_guard", "loss", "forward",
+      "loss_readout", "backward", "grad_allreduce", "optimizer"};
   double sum = 0;
   for (const auto& name : order) {
     ASSERT_TRUE(j["phase_ms"].contains(name)) << name << "\n" << out;

@@ -10,6 +10,7 @@ namespace ltcl::util {
 
 // A non-finite loss: the run stops; the message names the step and the
 // component ("loss component 'contrastive' is nan at step 1234 (epoch 5)").
+// The trainer adds what it kept (train/trainer.h: the NaN guard).
 class NonFiniteLoss : public Error {
  public:
   NonFiniteLoss(std::string component, int64_t step, int64_t epoch, double v);
@@ -23,6 +24,15 @@ class NonFiniteLoss : public Error {
  private:
   std::string component_;
   int64_t step_;
+};
+
+// A NaN or an infinity where the model's state or output must be finite: a
+// logit or an embedding in evaluation, a tensor about to be saved. In
+// training it means the last update diverged (the trainer's NaN guard
+// handles it like a NonFiniteLoss).
+class NonFiniteState : public Error {
+ public:
+  using Error::Error;
 };
 
 // Throws NonFiniteLoss for the first non-finite value (in name order; the
