@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "ltcl/eval/plot.h"
+#include "ltcl/util/error.h"
+#include "ltcl/util/printable.h"
 
 namespace ltcl::eval {
 
@@ -29,22 +31,71 @@ std::string history_to_json(const History& h) {
   return a.dump();
 }
 
+// Throws ltcl::Error saying what is wrong when `text` is not what
+// history_to_json writes (a checkpoint's table is input like any file).
 History history_from_json(const std::string& text) {
   History h;
   if (text.empty()) {
     return h;
   }
-  for (const auto& j : nlohmann::json::parse(text)) {
-    EpochRecord r;
-    r.epoch = j["epoch"];
-    r.lr = j["lr"];
-    r.images_per_s = j["images_per_s"];
-    r.losses = j["losses"].get<std::map<std::string, double>>();
-    for (const auto& [k, v] : j["accuracy"].items()) {
-      r.accuracy[k] = v.is_null() ? NAN : v.get<double>();
+  const auto all = nlohmann::json::parse(text, nullptr, false);
+  if (all.is_discarded() || !all.is_array()) {
+    fail("history_from_json - not a JSON list of epoch records");
+  }
+  auto number = [](const nlohmann::json& j, const char* key, size_t i) {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_number()) {
+      fail("history_from_json - record {}: '{}' is missing or not a number",
+           i, key);
     }
+    return it->get<double>();
+  };
+  auto numbers = [](const nlohmann::json& j, const char* key, size_t i,
+                    bool null_ok) {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_object()) {
+      fail("history_from_json - record {}: '{}' is missing or not an object",
+           i, key);
+    }
+    std::map<std::string, double> out;
+    for (const auto& [k, v] : it->items()) {
+      if (!(v.is_number() || (null_ok && v.is_null()))) {
+        fail("history_from_json - record {}: '{}.{}' is not a number", i,
+             key, printable(k));
+      }
+      out[k] = v.is_null() ? NAN : v.get<double>();
+    }
+    return out;
+  };
+  for (size_t i = 0; i < all.size(); ++i) {
+    const auto& j = all[i];
+    if (!j.is_object()) {
+      fail("history_from_json - record {} is not an object", i);
+    }
+    EpochRecord r;
+    auto epoch = j.find("epoch");
+    if (epoch == j.end() || !epoch->is_number_integer() ||
+        epoch->get<int64_t>() < 0 ||
+        (!h.empty() && epoch->get<int64_t>() <= h.back().epoch)) {
+      fail(
+          "history_from_json - record {}: 'epoch' is not an epoch after the "
+          "previous record's",
+          i);
+    }
+    r.epoch = epoch->get<int64_t>();
+    r.lr = number(j, "lr", i);
+    r.images_per_s = number(j, "images_per_s", i);
+    r.losses = numbers(j, "losses", i, false);
+    r.accuracy = numbers(j, "accuracy", i, true);
     if (j.contains("split")) {
+      if (!j["split"].is_string()) {
+        fail("history_from_json - record {}: 'split' is not a text", i);
+      }
       r.split = j["split"].get<std::string>();
+      if (r.split != "val" && r.split != "test") {
+        fail("history_from_json - record {}: 'split' is '{}', not val or "
+             "test", i, printable(r.split));
+      }
     }
     h.push_back(r);
   }

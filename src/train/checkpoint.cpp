@@ -1,6 +1,7 @@
 #include "ltcl/train/checkpoint.h"
 
 #include <cstring>
+#include <set>
 #include <filesystem>
 #include <sstream>
 
@@ -316,6 +317,52 @@ void load_model_and_optimizer(
               &matching(file, kMomentum + n->second, ps[k], "momentum buffer"));
         }
       }
+      // The buffers the table lists must all be there (a lost one would
+      // resume with zero momentum, not where the run was), and only those.
+      auto listed = saved.find("momentum_buffers");
+      if (listed != saved.end()) {
+        if (!listed->is_array()) {
+          fail(
+              "load_checkpoint - '{}': optimizer group {} of its table has an "
+              "invalid 'momentum_buffers' (not a list)",
+              file.source(),
+              g);
+        }
+        std::set<std::string> names_of_group;
+        for (const auto& v : *params) {
+          names_of_group.insert(v.get<std::string>());
+        }
+        size_t present = 0;
+        for (const auto& name : names_of_group) {
+          present += file.find(kMomentum + name) != nullptr ? 1 : 0;
+        }
+        for (const auto& v : *listed) {
+          if (!v.is_string() || !names_of_group.count(v.get<std::string>())) {
+            fail(
+                "load_checkpoint - '{}': optimizer group {} lists a momentum "
+                "buffer that is not one of its parameters",
+                file.source(),
+                g);
+          }
+          if (!file.find(kMomentum + v.get<std::string>())) {
+            fail(
+                "load_checkpoint - '{}': record 'momentum/{}' is missing "
+                "(the table lists it; without it the run cannot continue "
+                "exactly)",
+                file.source(),
+                v.get<std::string>());
+          }
+        }
+        if (present != listed->size()) {
+          fail(
+              "load_checkpoint - '{}': optimizer group {} has {} momentum "
+              "records, its table lists {}",
+              file.source(),
+              g,
+              present,
+              listed->size());
+        }
+      }
       for (const char* key :
            {"lr", "momentum", "dampening", "weight_decay", "nesterov"}) {
         const bool ok = std::strcmp(key, "nesterov") == 0
@@ -402,6 +449,9 @@ void save_checkpoint(
     for (const auto& group : optimizer->param_groups()) {
       const auto& o = sgd_options(group, "save_checkpoint");
       nlohmann::json params = nlohmann::json::array();
+      // Which parameters have a momentum buffer (SGD makes it at a
+      // parameter's first update): a resume checks that each is there.
+      nlohmann::json with_momentum = nlohmann::json::array();
       for (const auto& p : group.params()) {
         auto n = names.find(p.unsafeGetTensorImpl());
         if (n == names.end()) {
@@ -414,6 +464,7 @@ void save_checkpoint(
               dynamic_cast<const torch::optim::SGDParamState*>(s->second.get());
           if (sgd && sgd->momentum_buffer().defined()) {
             records.add(kMomentum + n->second, sgd->momentum_buffer());
+            with_momentum.push_back(n->second);
           }
         }
       }
@@ -424,6 +475,7 @@ void save_checkpoint(
           {"weight_decay", o.weight_decay()},
           {"nesterov", o.nesterov()},
           {"params", params},
+          {"momentum_buffers", with_momentum},
       });
     }
     meta["optimizer"] = groups;
@@ -510,6 +562,41 @@ void capture_rng(Checkpoint& state) {
 #ifdef LTCL_HAS_CUDA
   if (torch::cuda::is_available()) {
     state.cuda_rng = at::cuda::detail::getDefaultCUDAGenerator().get_state();
+  }
+#endif
+}
+
+void check_rng(const Checkpoint& state, const std::string& path) {
+  if (!state.torch_rng.defined()) {
+    fail(
+        "load_checkpoint - '{}': record 'rng/cpu' is missing (the random "
+        "state the run continues from)",
+        path);
+  }
+  // Tried on a generator of its own: a state LibTorch refuses names the
+  // record instead of reaching the user as LibTorch's error.
+  auto scratch = at::make_generator<at::CPUGeneratorImpl>();
+  try {
+    scratch.set_state(state.torch_rng);
+  } catch (const c10::Error&) {
+    fail(
+        "load_checkpoint - '{}': record 'rng/cpu' ({} bytes) is not a CPU "
+        "random state this LibTorch restores",
+        path,
+        state.torch_rng.numel());
+  }
+#ifdef LTCL_HAS_CUDA
+  if (state.cuda_rng.defined() && torch::cuda::is_available()) {
+    const auto size =
+        at::cuda::detail::getDefaultCUDAGenerator().get_state().numel();
+    if (state.cuda_rng.numel() != size) {
+      fail(
+          "load_checkpoint - '{}': record 'rng/cuda' has {} bytes, a CUDA "
+          "random state {}",
+          path,
+          state.cuda_rng.numel(),
+          size);
+    }
   }
 #endif
 }

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
@@ -37,6 +38,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A resumed run's global step beyond this is refused (2^40 steps: far more
+// than any run takes; keeps the counter far from overflowing).
+constexpr int64_t kMaxResumedSteps = int64_t(1) << 40;
+
 // Sampler states in checkpoints are GLOBAL: {epoch, draws taken by all ranks
 // together} per stream. Rank r of W has taken position / W draws of the
 // epoch's global sequence (ranks take draws r, r + W, ...; every rank
@@ -62,6 +67,18 @@ pipeline::StreamState to_local_state(pipeline::StreamState s, int world) {
     v[1] /= world;
   }
   return s;
+}
+
+// Whether `saved` (a checkpoint's config text) is `current` but for
+// output.dir (a run folder may be moved or copied before a resume).
+bool same_but_folder(const std::string& saved, const Config& current) {
+  try {
+    Config c = parse_config(saved, "the checkpoint's config");
+    c.output.dir = current.output.dir;
+    return to_yaml(c) == to_yaml(current);
+  } catch (const Error&) {
+    return false;  // then only the checks that hold for any config
+  }
 }
 
 }  // namespace
@@ -134,6 +151,17 @@ struct Trainer::State {
   }
 
   void build(Config c, dist::Context context, DataSplits splits);
+  // Steps of an epoch: the stream's batches, at most
+  // train.max_steps_per_epoch.
+  int64_t steps_per_epoch() const;
+  // --resume continues exactly or refuses: throws ltcl::Error naming `path`
+  // and the record or field unless every record the run needs besides the
+  // model's and optimizer's (load_checkpoint checked those) is there and
+  // every counter is in range.
+  void check_resumable(
+      const Checkpoint& state,
+      const std::string& path,
+      bool same_config) const;
   void begin(hooks::Run& run, bool resume);
   bool train_epoch(
       hooks::Run& run,
@@ -700,6 +728,7 @@ void Trainer::State::begin(hooks::Run& run, bool resume) {
           run.last);
     }
     state = load_checkpoint(run.last, model.get(), optimizer.get(), device);
+    check_resumable(state, run.last, same_but_folder(state.config_yaml, c));
     if (run.main && state.config_yaml != config_text) {
       spdlog::warn(
           "the config differs from the one saved in {}; continuing with the "
@@ -713,7 +742,24 @@ void Trainer::State::begin(hooks::Run& run, bool resume) {
         scaler->load_state(it->second);
       }
     }
-    run.history = eval::history_from_json(state.history_json);
+    try {
+      run.history = eval::history_from_json(state.history_json);
+    } catch (const Error& e) {
+      fail(
+          "Trainer::run - --resume: '{}': field 'history_json': {}",
+          run.last,
+          e.what());
+    }
+    for (const auto& rec : run.history) {
+      if (rec.epoch >= state.epoch) {
+        fail(
+            "Trainer::run - --resume: '{}': field 'history_json' records "
+            "epoch {}, which the checkpoint (at epoch {}) has not finished",
+            run.last,
+            rec.epoch + 1,
+            state.epoch);
+      }
+    }
     spdlog::info(
         "resumed from {} at epoch {} step {}", run.last, state.epoch,
         state.step_in_epoch);
@@ -789,16 +835,7 @@ bool Trainer::State::train_epoch(
   const Config& c = config;
   const int world = ctx.world_size();
   Checkpoint& state = run.state;
-  int64_t spe = stream->batches_per_epoch();
-  if (c.train.max_steps_per_epoch > 0) {
-    spe = std::min(spe, c.train.max_steps_per_epoch);
-  }
-  if (spe < 1) {
-    fail(
-        "Trainer::run - no full batch in an epoch ({} images, batch {})",
-        data.train->size(),
-        c.optim.batch_size);
-  }
+  const int64_t spe = steps_per_epoch();
   for (auto& h : hooks) {
     h->epoch_begin(run, epoch, spe);
   }
@@ -885,6 +922,89 @@ bool Trainer::State::train_epoch(
     diverged(run, e.what(), /*all_ranks=*/false);
   }
   return true;
+}
+
+int64_t Trainer::State::steps_per_epoch() const {
+  int64_t spe = stream->batches_per_epoch();
+  if (config.train.max_steps_per_epoch > 0) {
+    spe = std::min(spe, config.train.max_steps_per_epoch);
+  }
+  if (spe < 1) {
+    fail(
+        "Trainer::run - no full batch in an epoch ({} images, batch {})",
+        data.train->size(),
+        config.optim.batch_size);
+  }
+  return spe;
+}
+
+void Trainer::State::check_resumable(
+    const Checkpoint& st,
+    const std::string& path,
+    bool same_config) const {
+  const int64_t epochs = config.schedule.epochs;
+  const int64_t spe = steps_per_epoch();
+  if (st.epoch > epochs) {
+    fail(
+        "Trainer::run - --resume: '{}': field 'epoch' is {}, beyond "
+        "schedule.epochs {}",
+        path,
+        st.epoch,
+        epochs);
+  }
+  if (st.epoch < epochs ? st.step_in_epoch >= spe : st.step_in_epoch != 0) {
+    fail(
+        "Trainer::run - --resume: '{}': field 'step_in_epoch' is {}, but an "
+        "epoch has {} steps{}",
+        path,
+        st.step_in_epoch,
+        spe,
+        st.epoch == epochs ? " and the run is finished" : "");
+  }
+  // With the same config every epoch has `spe` steps; with another one
+  // (e.g. a new batch size) at least one.
+  const int64_t done = st.epoch * spe + st.step_in_epoch;
+  if (same_config ? st.global_step != done
+                  : st.global_step < st.epoch + st.step_in_epoch ||
+              st.global_step > kMaxResumedSteps) {
+    fail(
+        "Trainer::run - --resume: '{}': field 'global_step' is {}, which "
+        "does not agree with epoch {} and step_in_epoch {} ({} steps an "
+        "epoch)",
+        path,
+        st.global_step,
+        st.epoch,
+        st.step_in_epoch,
+        spe);
+  }
+  for (const auto& [name, v] : stream->state()) {
+    auto it = st.samplers.find(name);
+    if (it == st.samplers.end()) {
+      fail(
+          "Trainer::run - --resume: '{}': record 'sampler/{}' is missing (the "
+          "position in the epoch's sample order)",
+          path,
+          name);
+    }
+    if (it->second.size() != v.size() || it->second[0] < 0 ||
+        it->second[1] < 0 ||
+        (st.step_in_epoch > 0 && it->second[0] != st.epoch)) {
+      fail(
+          "Trainer::run - --resume: '{}': record 'sampler/{}' ({}) is not a "
+          "position in epoch {}",
+          path,
+          name,
+          fmt::join(it->second, ", "),
+          st.epoch);
+    }
+  }
+  check_rng(st, path);
+  if (scaler && same_config && !st.tensors.count("loss_scaler")) {
+    fail(
+        "Trainer::run - --resume: '{}': record 'tensor/loss_scaler' is "
+        "missing (train.amp fp16's loss scale)",
+        path);
+  }
 }
 
 Checkpoint Trainer::State::position(

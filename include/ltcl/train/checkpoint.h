@@ -66,7 +66,9 @@ void save_checkpoint(
 // (names, shapes, dtypes) before anything is copied: a missing, corrupt,
 // truncated or foreign file (LibTorch archives of format 1 included), or
 // one that does not match, throws ltcl::Error naming the file and leaves the
-// model and optimizer untouched.
+// model and optimizer untouched. With an optimizer, every momentum buffer
+// the file's table lists must be a record of the right shape and dtype
+// (tables written before the list existed are read as they are).
 Checkpoint load_checkpoint(
     const std::string& path,
     torch::nn::Module* model,
@@ -77,5 +79,11 @@ Checkpoint load_checkpoint(
 // Checkpoint (torch_rng, and cuda_rng when CUDA is present).
 void capture_rng(Checkpoint& state);
 void restore_rng(const Checkpoint& state);
+
+// What --resume needs of the random states, read from `path`: a CPU state
+// ('rng/cpu') this LibTorch's generator accepts and, when saved, a CUDA
+// state of the right size. Throws ltcl::Error naming the file and the record
+// (restore_rng would otherwise fail inside LibTorch).
+void check_rng(const Checkpoint& state, const std::string& path);
 
 }  // namespace ltcl::train
