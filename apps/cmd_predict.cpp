@@ -10,6 +10,8 @@
 #include <iostream>
 #include <numeric>
 
+#include <torch/torch.h>
+
 #include "commands.h"
 #include "ltcl/data/image_files.h"
 #include "ltcl/eval/evaluate.h"
@@ -116,6 +118,15 @@ void add_predict_commands(CLI::App& app) {
     const auto outputs =
         eval::run_model(*m.model, images, m.eval_recipe(), batch, false);
     const int64_t classes = outputs.num_classes;
+    for (size_t i = 0; i < outputs.logits.size(); ++i) {
+      if (!std::isfinite(outputs.logits[i])) {
+        fail(
+            "predict - '{}': the model's output for '{}' is not finite: its "
+            "weights diverged",
+            a->checkpoint,
+            paths[i / static_cast<size_t>(classes)]);
+      }
+    }
     const int64_t k = std::min(a->top_k, classes);
     const auto& names = m.info.class_names;
 
@@ -197,6 +208,23 @@ void add_predict_commands(CLI::App& app) {
     auto m = train::load_saved_model(e->checkpoint, "cpu");
     const auto& s = m.info.stats;
     const auto recipe = m.eval_recipe();
+    {
+      // Finite weights can still give NaN (a diverged update: ~1e28): one
+      // probe image (the mean image, zeros after normalisation) must give
+      // finite logits, or nothing is written.
+      torch::NoGradGuard no_grad;
+      const auto logits =
+          m.model
+              ->forward(torch::zeros(
+                  {1, recipe.channels, recipe.height, recipe.width}))
+              .logits;
+      if (!torch::isfinite(logits).all().item<bool>()) {
+        fail(
+            "export - '{}': the model's output is not finite: its weights "
+            "diverged; nothing written",
+            e->checkpoint);
+      }
+    }
     nlohmann::json info = nlohmann::json::parse(m.info.to_json());
     info["format"] = "ltcl TorchScript export 1";
     info["arch"] = m.config.model.arch;

@@ -21,6 +21,7 @@
 #include "ltcl/train/saved_model.h"
 #include "ltcl/train/trainer.h"
 #include "ltcl/util/atomic_file.h"
+#include "ltcl/util/guard.h"
 #include "ltcl/util/logging.h"
 #include "ltcl/util/signals.h"
 
@@ -193,9 +194,18 @@ void add_train_commands(CLI::App& app) {
       m.config.data.test_split = e->split;
     }
     auto test = train::open_test_split(m.config.data, m.config.data.test_split);
-    auto report = eval::evaluate_model(
-        *m.model, *test, m.eval_recipe(), m.config.train.eval_batch_size,
-        m.info.class_counts);
+    eval::EvalReport report;
+    try {
+      report = eval::evaluate_model(
+          *m.model, *test, m.eval_recipe(), m.config.train.eval_batch_size,
+          m.info.class_counts);
+    } catch (const util::NonFiniteState& err) {
+      fail(
+          "eval - '{}': the model's outputs are not finite ({}): its "
+          "weights diverged",
+          e->checkpoint,
+          err.what());
+    }
     std::filesystem::path out =
         e->out.empty() ? std::filesystem::path(e->checkpoint).parent_path() /
                              ("eval_" + m.config.data.test_split)

@@ -2,7 +2,10 @@
 // through the `ltcl` program on synthetic MNIST-format data (no ../shared):
 // checkpoints rewritten with valid CRCs but a record missing, a record of
 // the wrong size, or a table value out of range. --resume restores a run
-// exactly or refuses naming the file and the record / field.
+// exactly or refuses naming the file and the record / field; eval, predict
+// and export need only the model's records and check those (and refuse
+// non-finite weights or outputs).
+#include <cmath>
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -17,7 +20,10 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "ltcl/data/image.h"
+#include "ltcl/data/image_io.h"
 #include "ltcl/train/checkpoint.h"
+#include "ltcl/train/saved_model.h"
 #include "ltcl/util/atomic_file.h"
 #include "ltcl/util/record_file.h"
 #include "support.h"
@@ -265,6 +271,214 @@ TEST_F(ResumeChecks, AHistoryThatIsNotOneIsRefused) {
         << log;
     EXPECT_NE(log.find(expected), std::string::npos) << log;
   }
+}
+
+// model_info is read by eval / predict / export (resume builds its own).
+TEST_F(ResumeChecks, ModelInfoValuesAreCheckedLikeConfigValues) {
+  const std::string good = ltcl::train::load_checkpoint(
+                               last().string(), nullptr, nullptr)
+                               .model_info;
+  EXPECT_NO_THROW(ltcl::train::ModelInfo::from_json(good, "x.pt"));
+  auto error_of = [&](const std::function<void(nlohmann::json&)>& edit) {
+    auto j = nlohmann::json::parse(good);
+    edit(j);
+    try {
+      ltcl::train::ModelInfo::from_json(j.dump(), "x.pt");
+    } catch (const ltcl::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of([](auto& j) { j["stats"]["height"] = 100000; })
+                .find("'x.pt': field 'model_info.stats.height' must be an "
+                      "integer in [1, 8192]: got 100000"),
+            std::string::npos);
+  EXPECT_NE(error_of([](auto& j) { j["stats"]["width"] = -28; })
+                .find("field 'model_info.stats.width' must be an integer in "
+                      "[1, 8192]: got -28"),
+            std::string::npos);
+  EXPECT_NE(error_of([](auto& j) { j["stats"]["channels"] = 2; })
+                .find("field 'model_info.stats.channels' must be 1 or 3"),
+            std::string::npos);
+  EXPECT_NE(error_of([](auto& j) { j["stats"]["std"] = {0.0}; })
+                .find("field 'model_info.stats.std' values must be in"),
+            std::string::npos);
+  EXPECT_NE(error_of([](auto& j) { j["stats"]["mean"] = {0.1, 0.2}; })
+                .find("field 'model_info.stats.mean' must hold one value per "
+                      "channel (1)"),
+            std::string::npos);
+  EXPECT_NE(error_of([](auto& j) { j["stats"]["image_size"] = 5; })
+                .find("field 'model_info.stats.image_size' must be 0 or in "
+                      "[8, 4096]: got 5"),
+            std::string::npos);
+  EXPECT_NE(error_of([](auto& j) { j["class_counts"][0] = -1; })
+                .find("field 'model_info.class_counts' holds -1"),
+            std::string::npos);
+  EXPECT_NE(error_of([](auto& j) { j["class_names"].erase(0); })
+                .find("field 'model_info.class_names' must list one name per "
+                      "class (10)"),
+            std::string::npos);
+  EXPECT_NE(error_of([](auto& j) { j["class_names"][3] = 7; })
+                .find("field 'model_info.class_names' holds 7"),
+            std::string::npos);
+  EXPECT_NE(error_of([](auto& j) { j["class_counts"] = "x"; })
+                .find("field 'model_info.class_counts' must list 1 to"),
+            std::string::npos);
+  EXPECT_NE(error_of([](auto& j) { j.erase("stats"); })
+                .find("field 'model_info.stats' is missing"),
+            std::string::npos);
+  try {
+    ltcl::train::ModelInfo::from_json("[1,", "x.pt");
+    ADD_FAILURE();
+  } catch (const ltcl::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "'x.pt': field 'model_info' is not a JSON object"),
+              std::string::npos);
+  }
+}
+
+// The same through the program: export (which accepted these) and eval
+// refuse, naming the file and the field, and write nothing.
+TEST_F(ResumeChecks, ExportAndEvalRefuseBadModelInfo) {
+  for (int64_t size : {int64_t{100000}, int64_t{-5}}) {
+    const std::string name = "info" + std::to_string(size);
+    auto out = rewritten(name, [&](auto& meta, auto&) {
+      auto info = nlohmann::json::parse(meta["model_info"].template get<std::string>());
+      info["stats"]["height"] = size;
+      info["stats"]["width"] = size;
+      meta["model_info"] = info.dump();
+    });
+    const std::string ckpt = (out / "last.pt").string();
+    std::string log;
+    EXPECT_EQ(run_command(ltcl::test::cli_path() + " export --checkpoint " +
+                              ckpt + " --out " + (out / "m.pt").string(),
+                          &log),
+              1)
+        << log;
+    EXPECT_NE(log.find(ckpt + "': field 'model_info.stats."), std::string::npos)
+        << log;
+    EXPECT_FALSE(fs::exists(out / "m.pt"));
+    EXPECT_EQ(run_command(ltcl::test::cli_path() + " eval --checkpoint " + ckpt,
+                          &log),
+              1)
+        << log;
+    EXPECT_NE(log.find(ckpt + "': field 'model_info.stats."), std::string::npos)
+        << log;
+  }
+}
+
+// A parameter holding a NaN (a checkpoint ltcl never writes) and finite
+// but diverged weights (x 1e28: NaN outputs) are refused by eval, predict
+// and export, naming the file (and the tensor).
+TEST_F(ResumeChecks, NonFiniteWeightsOrOutputsAreRefused) {
+  // One 28x28 gray image to predict on.
+  const fs::path image = *dir_ / "digit.png";
+  ltcl::data::Image img(28, 28, 1);
+  for (size_t i = 0; i < img.pixels.size(); ++i) {
+    img.pixels[i] = static_cast<uint8_t>(i * 7 % 256);
+  }
+  ltcl::data::write_png(image.string(), img);
+  static std::vector<float> poisoned;
+  static std::vector<float> blown;
+  std::string pname;
+  auto nan_out = rewritten("nan", [&](auto&, auto& records) {
+    pname = first_with_prefix(records, "param/");
+    for (auto& r : records) {
+      if (r.name == pname) {
+        int64_t n = 1;
+        for (auto d : r.shape) {
+          n *= d;
+        }
+        const float* src = static_cast<const float*>(r.data);
+        poisoned.assign(src, src + n);
+        poisoned[n / 2] = NAN;
+        r.data = poisoned.data();
+      }
+    }
+  });
+  auto blown_out = rewritten("blown", [&](auto&, auto& records) {
+    size_t total = 0;
+    for (auto& r : records) {
+      if (r.name.rfind("param/", 0) == 0) {
+        int64_t n = 1;
+        for (auto d : r.shape) {
+          n *= d;
+        }
+        total += static_cast<size_t>(n);
+      }
+    }
+    blown.reserve(total);  // no reallocation: r.data points into it
+    for (auto& r : records) {
+      if (r.name.rfind("param/", 0) == 0) {
+        int64_t n = 1;
+        for (auto d : r.shape) {
+          n *= d;
+        }
+        const float* src = static_cast<const float*>(r.data);
+        const size_t at = blown.size();
+        for (int64_t i = 0; i < n; ++i) {
+          blown.push_back(src[i] * 1e28f);
+        }
+        r.data = blown.data() + at;
+      }
+    }
+  });
+  const std::string cli = ltcl::test::cli_path();
+  const std::string nan_ckpt = (nan_out / "last.pt").string();
+  const std::string blown_ckpt = (blown_out / "last.pt").string();
+  std::string log;
+  const std::string bad_param = "'" + nan_ckpt + "': parameter '" +
+      pname.substr(std::strlen("param/")) + "' holds NaN or infinite values";
+  EXPECT_EQ(run_command(cli + " eval --checkpoint " + nan_ckpt, &log), 1)
+      << log;
+  EXPECT_NE(log.find(bad_param), std::string::npos) << log;
+  EXPECT_EQ(run_command(cli + " export --checkpoint " + nan_ckpt + " --out " +
+                            (nan_out / "m.pt").string(),
+                        &log),
+            1)
+      << log;
+  EXPECT_NE(log.find(bad_param), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(nan_out / "m.pt"));
+
+  EXPECT_EQ(run_command(cli + " eval --checkpoint " + blown_ckpt, &log), 1)
+      << log;
+  EXPECT_NE(log.find("eval - '" + blown_ckpt +
+                     "': the model's outputs are not finite"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(run_command(cli + " export --checkpoint " + blown_ckpt +
+                            " --out " + (blown_out / "m.pt").string(),
+                        &log),
+            1)
+      << log;
+  EXPECT_NE(log.find("export - '" + blown_ckpt +
+                     "': the model's output is not finite"),
+            std::string::npos)
+      << log;
+  EXPECT_FALSE(fs::exists(blown_out / "m.pt"));
+  EXPECT_EQ(run_command(cli + " predict --checkpoint " + blown_ckpt + " " +
+                            image.string(),
+                        &log),
+            1)
+      << log;
+  EXPECT_NE(log.find("predict - '" + blown_ckpt +
+                     "': the model's output for '" + image.string() +
+                     "' is not finite"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("nan"), std::string::npos) << log;
+  // The unaltered checkpoint predicts (the image is readable).
+  EXPECT_EQ(run_command(cli + " predict --checkpoint " + last().string() +
+                            " " + image.string(),
+                        &log),
+            0)
+      << log;
+  EXPECT_EQ(run_command(cli + " predict --checkpoint " + nan_ckpt + " " +
+                            image.string(),
+                        &log),
+            1)
+      << log;
+  EXPECT_NE(log.find(bad_param), std::string::npos) << log;
 }
 
 }  // namespace
