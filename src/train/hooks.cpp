@@ -63,6 +63,10 @@ class DebugSignal : public Hook {
 class Progress : public Hook {
  public:
   void epoch_begin(Run& run, int64_t epoch, int64_t steps) override {
+    if (finished_ == 0 && !started_) {
+      run_start_ = std::chrono::steady_clock::now();
+      started_ = true;
+    }
     const bool tty = run.main && util::stdout_is_tty();
     bar_ = std::make_unique<util::Progress>(
         fmt::format("epoch {}/{}", epoch + 1, run.config.schedule.epochs),
@@ -85,13 +89,25 @@ class Progress : public Hook {
     for (const auto& [k, v] : rec.losses) {
       text += fmt::format(" {} {:.4f}", k, v);
     }
-    bar_->finish(
-        fmt::format("{} lr {:.4g} {:.0f} img/s", text, rec.lr,
-                    rec.images_per_s));
+    ++finished_;
+    const int64_t left = run.config.schedule.epochs - (rec.epoch + 1);
+    const double eta = util::run_eta_seconds(
+        std::chrono::duration<double>(
+            std::chrono::steady_clock::now() - run_start_)
+            .count(),
+        finished_,
+        left);
+    bar_->finish(fmt::format(
+        "{} lr {:.4g} {:.0f} img/s{}", text, rec.lr, rec.images_per_s,
+        left > 0 ? "  run ETA " + util::format_duration(eta) : ""));
   }
 
  private:
   std::unique_ptr<util::Progress> bar_;
+  // The run's ETA: wall time since this process's first epoch began.
+  bool started_ = false;
+  int64_t finished_ = 0;
+  std::chrono::steady_clock::time_point run_start_;
 };
 
 // last.pt mid-epoch (train.checkpoint_every) and after every epoch; best.pt

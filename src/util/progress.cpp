@@ -88,6 +88,13 @@ void Progress::update(int64_t done, const std::string& status) {
   }
 }
 
+double run_eta_seconds(double elapsed, int64_t finished, int64_t left) {
+  if (finished < 1 || left < 0 || !(elapsed >= 0)) {
+    return NAN;
+  }
+  return elapsed / static_cast<double>(finished) * static_cast<double>(left);
+}
+
 void Progress::finish(const std::string& status) {
   double elapsed = std::chrono::duration<double>(
                        std::chrono::steady_clock::now() - start_)

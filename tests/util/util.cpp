@@ -31,6 +31,15 @@ TEST(Progress, RendersBarRateAndEta) {
   EXPECT_EQ(format_duration(65), "1:05");
 }
 
+TEST(Progress, RunEtaFromThisProcesssEpochs) {
+  // 3 epochs in 90 s, 7 left: 210 s.
+  EXPECT_DOUBLE_EQ(run_eta_seconds(90.0, 3, 7), 210.0);
+  EXPECT_DOUBLE_EQ(run_eta_seconds(90.0, 3, 0), 0.0);
+  EXPECT_TRUE(std::isnan(run_eta_seconds(0.0, 0, 7)));
+  EXPECT_TRUE(std::isnan(run_eta_seconds(10.0, 1, -1)));
+  EXPECT_EQ(format_duration(run_eta_seconds(3600.0, 2, 3)), "1:30:00");
+}
+
 TEST(Progress, PlainModeLogsEveryK) {
   std::vector<std::string> lines;
   Progress p("ep", 10, false, 4, [&](const std::string& s) {

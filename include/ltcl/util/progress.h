@@ -17,6 +17,12 @@ bool stdout_is_tty();
 // "1:02:03" for hours, "4:05" under an hour.
 std::string format_duration(double seconds);
 
+// The whole run's remaining time: `elapsed` seconds for the `finished`
+// epochs this process ran (evaluations included), times `left` epochs. NaN
+// before the first epoch has finished here (a resumed run counts only its
+// own epochs, so a long pause does not distort it).
+double run_eta_seconds(double elapsed, int64_t finished, int64_t left);
+
 class Progress {
  public:
   // `sink` receives each plain-mode line (default: spdlog info); `out` is the
