@@ -4,6 +4,7 @@
 // GFLOP/s and their share of the measured peak (docs/training.md, "Speed
 // against the silicon").
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <algorithm>
