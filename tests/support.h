@@ -17,9 +17,14 @@ namespace ltcl::test {
 namespace fs = std::filesystem;
 
 // Path of a dataset under ../shared/datasets; empty when not present (the
-// caller then GTEST_SKIPs: the product never needs ../shared, tests may).
+// caller then GTEST_SKIPs: the product never needs ../shared, tests may;
+// CTest runs those cases as <program>.shared and reports them "Skipped").
+// LTCL_SHARED_DIR, when set, stands for ../shared (a folder that does not
+// exist shows what a clone without ../shared runs).
 inline fs::path shared_dataset(const std::string& relative) {
-  fs::path p = fs::path(LTCL_TEST_SHARED_DIR) / "datasets" / relative;
+  const char* env = std::getenv("LTCL_SHARED_DIR");
+  fs::path p = fs::path(env ? env : LTCL_TEST_SHARED_DIR) / "datasets" /
+      relative;
   return fs::exists(p) ? p : fs::path();
 }
 

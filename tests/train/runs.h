@@ -131,6 +131,16 @@ inline void write_random_idx(
       << lab;
 }
 
+// A folder "mnist" under `dir` with MNIST's four IDX files of random images
+// (write_random_idx: 6000 training, 300 test images): a stand-in for
+// ../shared/datasets/mnist where a test is about the training loop, not
+// accuracy, so that it runs without ../shared. Returns the folder.
+inline std::filesystem::path synthetic_mnist(const std::filesystem::path& dir) {
+  write_random_idx(dir / "mnist", "train", 6000);
+  write_random_idx(dir / "mnist", "t10k", 300);
+  return dir / "mnist";
+}
+
 inline std::string train_cmd(
     const std::filesystem::path& cfg,
     const std::filesystem::path& out,

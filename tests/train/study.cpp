@@ -1,7 +1,8 @@
 // `ltcl study` (train/study.h): the plan, the statistics against hand
 // values, skip / resume of a stopped study with a stand-in trainer (no
-// data needed), the compare groups, and end to end on tiny MNIST-LT runs
-// killed with SIGKILL and finished by a second invocation (../shared).
+// data needed), the compare groups, and end to end on tiny runs on
+// synthetic MNIST-format data killed with SIGKILL and finished by a second
+// invocation.
 #include "ltcl/train/study.h"
 
 #include <gtest/gtest.h>
@@ -191,15 +192,12 @@ TEST(Study, StoppedStudyContinuesWithOnlyTheMissingRuns) {
       {"metrics.json", "none"});
 }
 
-// The done-when of the study: tiny MNIST-LT, 3 seeds x 2 grid values, the
+// The done-when of the study: tiny runs, 3 seeds x 2 grid values, the
 // first invocation killed with SIGKILL once two runs have finished, the
 // second finishing only the missing runs.
 TEST(Study, KilledStudyFinishesOnlyTheMissingRunsEndToEnd) {
-  fs::path mnist = ltcl::test::shared_dataset("mnist");
-  if (mnist.empty()) {
-    GTEST_SKIP() << "../shared/datasets/mnist not present";
-  }
   ltcl::test::TempDir dir;
+  const fs::path mnist = ltcl::test::synthetic_mnist(dir.path());
   ltcl::test::TinyRun tiny;
   tiny.method = "la";
   tiny.views = "[cifar_weak]";

@@ -1,9 +1,11 @@
-// End-to-end tests of the training loop through the `ltcl` program, on
+// End-to-end tests of the training loop through the `ltcl` program. On
 // MNIST-LT from ../shared (skipped when absent): a tiny run writes every
-// output and beats chance; a run killed with SIGKILL mid-epoch and resumed
+// output and beats chance (float32 and bf16). On synthetic MNIST-format
+// data (run everywhere): a run killed with SIGKILL mid-epoch and resumed
 // ends with the same weights and metrics as the uninterrupted run; SIGTERM
-// writes a checkpoint and exits 3 (stopped, resumable); a NaN loss stops the run naming the step
-// and the component.
+// writes a checkpoint and exits 3 (stopped, resumable); a NaN loss stops the
+// run naming the step and the component; a cut between best.pt and last.pt
+// keeps the selection; a busy folder is refused.
 #include <unistd.h>
 
 #include <filesystem>
@@ -189,11 +191,8 @@ TEST(Trainer, Bf16ChannelsLastRunBeatsChance) {
 }
 
 TEST(Trainer, KillMidEpochThenResumeEqualsUninterrupted) {
-  fs::path mnist = ltcl::test::shared_dataset("mnist");
-  if (mnist.empty()) {
-    GTEST_SKIP() << "../shared/datasets/mnist not present";
-  }
   ltcl::test::TempDir dir;
+  const fs::path mnist = ltcl::test::synthetic_mnist(dir.path());
   auto cfg = tiny_config(dir, mnist, "  checkpoint_every: 3\n");
   // Killed at global step 11 (epoch 1, step 3 of 8); the last checkpoint is
   // the one of step 9 (mid-epoch 1).
@@ -204,11 +203,8 @@ TEST(Trainer, KillMidEpochThenResumeEqualsUninterrupted) {
 }
 
 TEST(Trainer, SigtermWritesCheckpointAndExitsStopped) {
-  fs::path mnist = ltcl::test::shared_dataset("mnist");
-  if (mnist.empty()) {
-    GTEST_SKIP() << "../shared/datasets/mnist not present";
-  }
   ltcl::test::TempDir dir;
+  const fs::path mnist = ltcl::test::synthetic_mnist(dir.path());
   auto cfg = tiny_config(dir, mnist);
   std::string out;
   int rc = run_command(
@@ -225,11 +221,8 @@ TEST(Trainer, SigtermWritesCheckpointAndExitsStopped) {
 }
 
 TEST(Trainer, NanLossStopsNamingStepAndComponent) {
-  fs::path mnist = ltcl::test::shared_dataset("mnist");
-  if (mnist.empty()) {
-    GTEST_SKIP() << "../shared/datasets/mnist not present";
-  }
   ltcl::test::TempDir dir;
+  const fs::path mnist = ltcl::test::synthetic_mnist(dir.path());
   // An absurd learning rate blows the weights up within a few steps.
   auto cfg = tiny_config(dir, mnist, "  checkpoint_every: 1\n");
   std::string out;
@@ -263,11 +256,8 @@ TEST(Trainer, KillBetweenBestAndLastKeepsTheSelectionConsistent) {
   // A cut right after best.pt is written, before last.pt (the moment that
   // once lost best.pt while metrics named its epoch): the resumed run ends
   // as the uninterrupted one, and the selected checkpoint is on disk.
-  fs::path mnist = ltcl::test::shared_dataset("mnist");
-  if (mnist.empty()) {
-    GTEST_SKIP() << "../shared/datasets/mnist not present";
-  }
   ltcl::test::TempDir dir;
+  const fs::path mnist = ltcl::test::synthetic_mnist(dir.path());
   auto cfg = tiny_config(dir, mnist, "  checkpoint_every: 3\n");
   std::string out;
   ASSERT_EQ(run_command(train_cmd(cfg, dir / "a"), &out), 0) << out;
@@ -295,11 +285,8 @@ TEST(Trainer, KillBetweenBestAndLastKeepsTheSelectionConsistent) {
 }
 
 TEST(Trainer, SecondRunOnABusyFolderFailsAndTouchesNothing) {
-  fs::path mnist = ltcl::test::shared_dataset("mnist");
-  if (mnist.empty()) {
-    GTEST_SKIP() << "../shared/datasets/mnist not present";
-  }
   ltcl::test::TempDir dir;
+  const fs::path mnist = ltcl::test::synthetic_mnist(dir.path());
   auto cfg = tiny_config(dir, mnist);
   // Another run holds the folder (here: this process, as a run would).
   ltcl::util::FolderLock held((dir / "run").string());
