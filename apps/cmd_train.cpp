@@ -164,9 +164,13 @@ void add_train_commands(CLI::App& app) {
     }
     print_table(result.report);
     std::cout << fmt::format(
-        "report: {0}/metrics.json, {0}/per_class.csv, {0}/confusion.csv; "
-        "plots: {0}/per_class.png, {0}/curves.png\n",
-        result.out_dir);
+        "report: {0}/metrics.json, {0}/per_class.csv, {0}/confusion.csv{1}\n",
+        result.out_dir,
+        // Only what was written (output.plots false: no plots).
+        cfg.output.plots
+            ? fmt::format("; plots: {0}/per_class.png, {0}/curves.png",
+                          result.out_dir)
+            : std::string());
   });
 
   struct EvalArgs {

@@ -132,12 +132,33 @@ void write_curves(const std::string& path, const History& h) {
       as[k].y.push_back(v);
     }
   }
+  // A series without one finite value (a shot group without classes) has
+  // nothing to draw: no legend entry either.
+  auto drawn = [](const Series& s) {
+    for (double y : s.y) {
+      if (std::isfinite(y)) {
+        return true;
+      }
+    }
+    return false;
+  };
   for (auto& [k, s] : ls) {
-    loss.series.push_back(s);
+    if (drawn(s)) {
+      loss.series.push_back(s);
+    }
   }
   for (const char* k : {"top1", "many", "medium", "few"}) {
-    if (as.count(k)) {
+    if (as.count(k) && drawn(as[k])) {
       acc.series.push_back(as[k]);
+    }
+  }
+  // Both panels span the run's epochs, however few were evaluated (one
+  // evaluation at epoch 5 of 5 is a point at 5 of 1..5, not on an axis of
+  // its own).
+  if (!h.empty() && h.front().epoch < h.back().epoch) {
+    for (Panel* p : {&loss, &acc}) {
+      p->x_min = static_cast<double>(h.front().epoch + 1);
+      p->x_max = static_cast<double>(h.back().epoch + 1);
     }
   }
   write_panels_plot(path, {loss, acc});

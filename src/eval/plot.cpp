@@ -538,6 +538,11 @@ data::Image render_panels(
     if (std::isfinite(panel.y_max)) {
       y_hi = panel.y_max;
     }
+    if (std::isfinite(panel.x_min) && std::isfinite(panel.x_max) &&
+        panel.x_min < panel.x_max) {
+      x_lo = panel.x_min;
+      x_hi = panel.x_max;
+    }
     // One x (or y) value: centre it.
     if (x_hi <= x_lo) {
       x_lo -= 0.5;

@@ -28,6 +28,7 @@
 #include "ltcl/train/schedule.h"
 #include "ltcl/util/atomic_file.h"
 #include "ltcl/util/guard.h"
+#include "ltcl/util/logging.h"
 #include "ltcl/util/run_lock.h"
 #include "ltcl/util/signals.h"
 #include "hooks.h"
@@ -697,7 +698,12 @@ void Trainer::State::begin(hooks::Run& run, bool resume) {
           run.out.string());
     }
     util::atomic_write_text((run.out / "config.yaml").string(), config_text);
-    spdlog::info("config:\n{}", config_text);
+    // The whole config goes to train.log (and config.yaml); the terminal
+    // gets one line.
+    util::log_to_file("config:\n" + config_text);
+    spdlog::info(
+        "config: {} ({}, {}, {} epochs)", (run.out / "config.yaml").string(),
+        c.loss.method, c.model.arch, c.schedule.epochs);
     if (ctx.distributed()) {
       spdlog::info(
           "data parallel: {} ranks ({}), {} images per rank per step, "

@@ -37,4 +37,19 @@ void setup_logging(const std::string& level, const std::string& file) {
   spdlog::set_default_logger(logger);
 }
 
+void log_to_file(const std::string& text) {
+  auto logger = spdlog::default_logger();
+  if (!logger || !logger->should_log(spdlog::level::info)) {
+    return;
+  }
+  const spdlog::details::log_msg msg(
+      logger->name(), spdlog::level::info, text);
+  for (const auto& sink : logger->sinks()) {
+    if (std::dynamic_pointer_cast<spdlog::sinks::basic_file_sink_mt>(sink)) {
+      sink->log(msg);
+      sink->flush();
+    }
+  }
+}
+
 }  // namespace ltcl::util

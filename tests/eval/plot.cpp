@@ -187,6 +187,42 @@ TEST(Plot, PanelsDrawLinesWhereTheDataIs) {
   EXPECT_THROW(render_panels({}, PlotStyle{}), ltcl::Error);
 }
 
+TEST(Plot, AFixedXRangePlacesASinglePointWithinIt) {
+  // One evaluation at epoch 5 of a 5-epoch run: with the run's epochs as the
+  // x range (history.cpp's write_curves sets it) the point sits at the
+  // right end of the axis, not centred on an axis 4.5 .. 5.5 of its own.
+  Panel p;
+  p.title = "accuracy";
+  p.series.push_back({"top1", {5}, {50}});
+  p.y_min = 0;
+  p.y_max = 100;
+  uint8_t c[3];
+  series_color(0, c);
+  // The mean column of the series colour in the rows around y = 50 (the
+  // plot's middle, away from the legend at the top).
+  auto mean_column = [&](const Panel& panel) {
+    auto img = render_panels({panel}, PlotStyle{400, 300});
+    double sum = 0;
+    int n = 0;
+    for (int y = 136; y <= 156; ++y) {
+      for (int x = 0; x < img.width; ++x) {
+        if (is_color(img, y, x, c)) {
+          sum += x;
+          ++n;
+        }
+      }
+    }
+    EXPECT_GT(n, 0);
+    return n > 0 ? sum / n : 0.0;
+  };
+  const double centred = mean_column(p);
+  p.x_min = 1;
+  p.x_max = 5;
+  const double at_end = mean_column(p);
+  EXPECT_NEAR(centred, 200, 40);  // x range from the data: the middle
+  EXPECT_GT(at_end, 330);         // x range 1..5: the right end
+}
+
 TEST(Plot, WritesReadablePngs) {
   ltcl::test::TempDir dir;
   std::vector<double> acc;

@@ -73,7 +73,7 @@ TEST(Config, ParsesSections) {
 }
 
 TEST(Config, MethodPresetsFillUnsetSwitches) {
-  const std::string views = "data: {views: [a, b, b]}\n";
+  const std::string views = "data: {views: [cifar_weak, simclr, simclr]}\n";
   Config bcl = parse_config(views + "loss: {method: bcl}\n", "x");
   EXPECT_TRUE(bcl.loss.contrastive.class_averaging());
   EXPECT_TRUE(bcl.loss.contrastive.class_complement());
@@ -210,7 +210,7 @@ TEST(Config, MethodConsistency) {
       << msg;
   // BCL needs three.
   msg = error_of([] {
-    parse_config("loss: {method: bcl}\ndata: {views: [a, b]}\n", "v.yaml");
+    parse_config("loss: {method: bcl}\ndata: {views: [cifar_weak, simclr]}\n", "v.yaml");
   });
   EXPECT_NE(msg.find("v.yaml line 2, column 8: data.views"), std::string::npos)
       << msg;
@@ -244,7 +244,7 @@ TEST(Config, MethodConsistency) {
   msg = error_of([] {
     parse_config(
         "loss: {method: rescom, rescom_queue_size: 2, rescom_k_pos: 3}\n"
-        "data: {views: [a, a]}\n",
+        "data: {views: [cifar_weak, cifar_weak]}\n",
         "q.yaml");
   });
   EXPECT_NE(msg.find("loss.rescom_k_pos: must be in [1, "
@@ -255,7 +255,7 @@ TEST(Config, MethodConsistency) {
   msg = error_of([] {
     parse_config(
         "loss: {method: hybrid_sc}\n"
-        "data: {views: [a, b, b], sampler: class_balanced}\n",
+        "data: {views: [cifar_weak, simclr, simclr], sampler: class_balanced}\n",
         "h.yaml");
   });
   EXPECT_NE(msg.find("needs the instance-balanced 'random' sampler"),
@@ -287,12 +287,12 @@ TEST(Config, Overrides) {
       "o.yaml",
       {"optim.lr=0.5",
        "train.seed=7",
-       "data.views=[x, y, y]",
+       "data.views=[cifar_weak, simclr, simclr]",
        "loss.method=bcl",
        "output.dir=/tmp/run a"});
   EXPECT_DOUBLE_EQ(c.optim.lr, 0.5);
   EXPECT_EQ(c.train.seed, 7);
-  EXPECT_EQ(c.data.views, (std::vector<std::string>{"x", "y", "y"}));
+  EXPECT_EQ(c.data.views, (std::vector<std::string>{"cifar_weak", "simclr", "simclr"}));
   EXPECT_EQ(c.output.dir, "/tmp/run a");
   EXPECT_TRUE(c.loss.contrastive.class_averaging());  // preset follows the overridden method
   std::string msg =
@@ -310,6 +310,29 @@ TEST(Config, Overrides) {
   EXPECT_NE(msg.find("--set train.seed=-3: train.seed: must be >= 0, got -3"),
             std::string::npos)
       << msg;
+}
+
+TEST(Config, UnknownRecipesAndSectionValuesNameTheKey) {
+  // A recipe make_recipe does not know is a config error naming the key
+  // (it used to surface at run time as "make_recipe - unknown recipe").
+  std::string msg = error_of([] {
+    parse_config("data: {views: [cifar_weak, simclr, simclrr]}\n", "r.yaml");
+  });
+  EXPECT_NE(msg.find("data.views: unknown recipe 'simclrr' (known: "
+                     "cifar_weak, "),
+            std::string::npos)
+      << msg;
+  msg = error_of([] { parse_config("data: {eval_recipe: evil}\n", "r.yaml"); });
+  EXPECT_NE(msg.find("data.eval_recipe: unknown recipe 'evil'"),
+            std::string::npos)
+      << msg;
+  // A value for a whole section: not "did you mean 'optim'?".
+  msg = error_of([] { parse_config("", "o.yaml", {"optim=5"}); });
+  EXPECT_NE(msg.find("--set optim=5: 'optim' is a section, not a key: set "
+                     "one of its keys (e.g. 'optim."),
+            std::string::npos)
+      << msg;
+  EXPECT_EQ(msg.find("did you mean"), std::string::npos) << msg;
 }
 
 TEST(Config, RoundTrip) {
@@ -347,7 +370,9 @@ TEST(Config, RoundTripEveryMethod) {
        {"ce", "la", "bs", "ldam_drw", "focal", "supcon_la", "bcl", "bcl_rcl",
         "rcl", "rescom", "hybrid_sc", "hybrid_psc"}) {
     int64_t v = ltcl::train::method_info(m).traits.views;
-    std::string views = v == 1 ? "[a]" : v == 2 ? "[a, a]" : "[a, b, b]";
+    std::string views = v == 1   ? "[cifar_weak]"
+        : v == 2                 ? "[cifar_weak, simclr]"
+                                 : "[cifar_weak, simclr, simclr]";
     std::string model = std::string(m) == "ldam_drw"
         ? "model: {classifier: cosine, cosine_scale: 1}\n"
         : "";
@@ -441,7 +466,7 @@ TEST(Config, EveryRecipeIsValid) {
 }
 
 TEST(Config, DistKeysPresetsAndRanges) {
-  const std::string views = "data: {views: [a, b, b]}\n";
+  const std::string views = "data: {views: [cifar_weak, simclr, simclr]}\n";
   // SyncBN defaults on for every method; explicit settings win.
   EXPECT_TRUE(parse_config(views + "loss: {method: bcl_rcl}\n", "x")
                   .dist.sync_bn);

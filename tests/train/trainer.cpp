@@ -236,6 +236,40 @@ TEST(Trainer, NanLossStopsNamingStepAndComponent) {
       (dir / "run" / "last.pt").string(), nullptr, nullptr));
 }
 
+TEST(Trainer, TheTerminalGetsOneConfigLineAndOnlyTheFilesWritten) {
+  ltcl::test::TempDir dir;
+  const fs::path mnist = ltcl::test::synthetic_mnist(dir.path());
+  auto cfg = tiny_config(dir, mnist);
+  for (const bool plots : {false, true}) {
+    const fs::path run = dir / (plots ? "plots" : "no_plots");
+    std::string out;
+    ASSERT_EQ(
+        run_command(
+            train_cmd(
+                cfg, run,
+                std::string("--set train.max_steps_per_epoch=2 "
+                            "--set output.plots=") +
+                    (plots ? "true" : "false")),
+            &out),
+        0)
+        << out;
+    // The whole config is in config.yaml and train.log, not on the screen.
+    EXPECT_NE(out.find("config: " + (run / "config.yaml").string() +
+                       " (ce, resnet20, 2 epochs)"),
+              std::string::npos)
+        << out;
+    EXPECT_EQ(out.find("  imbalance_factor: 10"), std::string::npos) << out;
+    EXPECT_NE(read_all(run / "train.log").find("imbalance_factor: 10"),
+              std::string::npos);
+    // The last line names the plots only when they were written.
+    EXPECT_EQ(out.find("plots: " + (run / "per_class.png").string()) !=
+                  std::string::npos,
+              plots)
+        << out;
+    EXPECT_EQ(fs::exists(run / "per_class.png"), plots);
+  }
+}
+
 TEST(Trainer, ConfigErrorsStopBeforeAnythingRuns) {
   ltcl::test::TempDir dir;
   fs::path p = dir / "bad.yaml";

@@ -64,6 +64,9 @@ struct Panel {
   // Fixed y range; NaN = from the data.
   double y_min = std::numeric_limits<double>::quiet_NaN();
   double y_max = std::numeric_limits<double>::quiet_NaN();
+  // Fixed x range (both or neither; x_min < x_max); NaN = from the data.
+  double x_min = std::numeric_limits<double>::quiet_NaN();
+  double x_max = std::numeric_limits<double>::quiet_NaN();
 };
 
 data::Image render_panels(

@@ -10,4 +10,9 @@ namespace ltcl::util {
 void setup_logging(const std::string& level = "info",
                    const std::string& file = "");
 
+// `text` at level info into the log files of the default logger only (not
+// the terminal): what belongs in train.log but would flood the screen, e.g.
+// a run's whole config. Nothing without a log file.
+void log_to_file(const std::string& text);
+
 }  // namespace ltcl::util

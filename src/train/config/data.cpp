@@ -1,9 +1,29 @@
 // The `data:` section.
+#include <algorithm>
+
+#include <fmt/ranges.h>
+
+#include "ltcl/augment/recipe.h"
 #include "ltcl/data/kinds.h"
 #include "ltcl/train/config.h"
+#include "ltcl/util/printable.h"
 #include "sections.h"
 
 namespace ltcl::train::config_sections {
+namespace {
+
+// Empty for a recipe augment::make_recipe knows, else why not (checked with
+// the config, not when the run builds its loaders).
+std::string unknown_recipe(const std::string& name) {
+  const auto& names = augment::recipe_names();
+  if (std::find(names.begin(), names.end(), name) != names.end()) {
+    return std::string();
+  }
+  return fmt::format(
+      "unknown recipe '{}' (known: {})", printable(name), fmt::join(names, ", "));
+}
+
+}  // namespace
 
 void add_data_keys(ConfigSchema& s) {
   using Str = std::string;
@@ -79,13 +99,24 @@ void add_data_keys(ConfigSchema& s) {
       "uses: CE family 1; BCL, RCL, SupCon+LA, Hybrid 3 = [classification, "
       "contrastive, contrastive]; ResCom 2).",
       Check<Strs>([](const Strs& v, const Config&) {
-        return v.empty() ? std::string("must name at least one recipe")
-                         : std::string();
+        if (v.empty()) {
+          return std::string("must name at least one recipe");
+        }
+        for (const auto& name : v) {
+          const std::string why = unknown_recipe(name);
+          if (!why.empty()) {
+            return why;
+          }
+        }
+        return std::string();
       })));
   s.add(make_key<Str>(
       "data.eval_recipe",
       LTCL_CONFIG_FIELD(Str, data.eval_recipe),
-      "Recipe used at evaluation."));
+      "Recipe used at evaluation.",
+      Check<Str>([](const Str& v, const Config&) {
+        return unknown_recipe(v);
+      })));
   s.add(make_key<Str>(
       "data.normalization",
       LTCL_CONFIG_FIELD(Str, data.normalization),

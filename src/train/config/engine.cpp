@@ -483,6 +483,26 @@ struct Reader {
   void unknown_key(const std::string& name, const std::string& where) {
     const ConfigSchema& schema = config_schema();
     std::vector<std::string> candidates = schema.names();
+    const auto all_sections = schema.sections();
+    if (std::find(all_sections.begin(), all_sections.end(), name) !=
+        all_sections.end()) {
+      // `--set optim=5`: a section given a value (not "did you mean
+      // 'optim'?").
+      std::string example;
+      for (const auto& key : candidates) {
+        if (key.rfind(name + ".", 0) == 0) {
+          example = key;
+          break;
+        }
+      }
+      add_problem(fmt::format(
+          "{}: '{}' is a section, not a key: set one of its keys (e.g. "
+          "'{}')",
+          where,
+          name,
+          example));
+      return;
+    }
     if (name.find('.') == std::string::npos) {
       auto sections = schema.sections();
       candidates.insert(candidates.end(), sections.begin(), sections.end());
