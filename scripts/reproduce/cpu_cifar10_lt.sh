@@ -30,6 +30,13 @@
 #   EXTRA      more key=value overrides, appended last (e.g. a tiny recipe);
 #              EXTRA_<method> (e.g. EXTRA_ldam_drw) for one method only
 set -euo pipefail
+# Paths the caller gives are relative to where it runs; the defaults to the
+# repository root.
+for v in CIFAR10 OUT LTCL; do
+  if [ -n "${!v:-}" ] && [ "${!v:0:1}" != / ]; then
+    printf -v "$v" '%s' "$PWD/${!v}"
+  fi
+done
 cd "$(dirname "$0")/../.."
 LTCL=${LTCL:-build/ltcl}
 CIFAR10=${CIFAR10:-../shared/datasets/cifar10-jpeg}
@@ -37,7 +44,9 @@ METHODS=${METHODS:-ce ldam_drw bs}
 PROTOCOLS=${PROTOCOLS:-papers ltcl}
 SEEDS=${SEEDS:-0}
 JOBS=${JOBS:-1}
+[[ "$JOBS" =~ ^[1-9][0-9]*$ ]] || { echo "cpu_cifar10_lt.sh: JOBS must be a whole number >= 1, got '$JOBS'" >&2; exit 1; }
 THREADS=${THREADS:-$(( $(nproc) / JOBS > 0 ? $(nproc) / JOBS : 1 ))}
+[[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || { echo "cpu_cifar10_lt.sh: THREADS must be a whole number >= 1, got '$THREADS'" >&2; exit 1; }
 EVAL_EVERY=${EVAL_EVERY:-1}
 OUT=${OUT:-runs/reproduce_cpu}
 NICE=${NICE:-10}

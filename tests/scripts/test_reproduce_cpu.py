@@ -132,10 +132,17 @@ def check_study_script(ltcl, data, work):
         print(p.stdout.read().decode(errors="replace"))
         return
     stamp = os.stat(first).st_mtime_ns
-    r = subprocess.run(["bash", script], env=script_env(ltcl, data, out), cwd=work,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
+    # Finished two studies at a time (JOBS=2), from another folder with
+    # relative paths.
+    r = subprocess.run(["bash", script],
+                       env=script_env(ltcl, os.path.relpath(data, work),
+                                      os.path.relpath(out, work), JOBS="2"),
+                       cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
     text = r.stdout.decode(errors="replace")
     check(r.returncode == 0, f"the same command finishes the study (exit {r.returncode})")
+    check(all(os.path.getsize(os.path.join(out, p, m + ".log")) > 0
+              for p in ("papers", "ltcl") for m in ("ldam_drw", "bs")),
+          "with JOBS=2 each study's progress goes to <OUT>/<protocol>/<method>.log")
     if r.returncode != 0:
         print(text[-4000:])
     check(os.stat(first).st_mtime_ns == stamp, "the run finished before the kill was not retrained")
@@ -165,6 +172,11 @@ def check_study_script(ltcl, data, work):
     msg = r.stdout.decode(errors="replace")
     check(r.returncode == 1 and bad in msg and "cifar-10-batches" in msg,
           f"a folder without CIFAR data is a named error: {msg.strip()}")
+    r = subprocess.run(["bash", script], env=script_env(ltcl, data, out, JOBS="0"), cwd=work,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    msg = r.stdout.decode(errors="replace")
+    check(r.returncode == 1 and "JOBS must be a whole number >= 1, got '0'" in msg,
+          f"JOBS=0 is a named error: {msg.strip()}")
     r = subprocess.run(["bash", script], env=script_env(ltcl, data, out, METHODS="ce nosuch"),
                        cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
     msg = r.stdout.decode(errors="replace")
