@@ -7,11 +7,12 @@
 //   auto out = p.forward(*model, batch);     // autocast; float32 outputs
 //
 // amp bf16 / fp16: the network's forward runs under LibTorch's autocast for
-// the device (convolutions and matmuls in the low-precision type; CPU
-// autocast supports bf16 only, so fp16 needs CUDA); weights, gradients,
-// optimizer state and every loss stay float32: the outputs are cast back to
-// float32 before a loss sees them (the contrastive core's exp / log-sum-exp
-// needs the range). fp16 also needs loss scaling (train::LossScaler); bf16
+// the device (the backbone's convolutions in the low-precision type; CPU
+// autocast supports bf16 only, so fp16 needs CUDA); models::Network runs
+// its heads (classifier, projection head) in float32 on float32 features,
+// so logits and embeddings keep float32's precision; weights, gradients,
+// optimizer state and every loss stay float32 (the contrastive core's exp /
+// log-sum-exp needs the range). fp16 also needs loss scaling (train::LossScaler); bf16
 // has float32's range and does not. Evaluation runs in float32.
 // channels_last: 4-D weights and the input batches in NHWC order; the math
 // is unchanged, only kernel choice and speed.
