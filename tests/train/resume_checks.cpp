@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <random>
 #include <limits>
 #include <string>
 #include <tuple>
@@ -22,6 +23,7 @@
 
 #include "ltcl/data/image.h"
 #include "ltcl/data/image_io.h"
+#include "ltcl/eval/history.h"
 #include "ltcl/train/checkpoint.h"
 #include "ltcl/train/saved_model.h"
 #include "ltcl/util/atomic_file.h"
@@ -334,6 +336,95 @@ TEST_F(ResumeChecks, ModelInfoValuesAreCheckedLikeConfigValues) {
     EXPECT_NE(std::string(e.what()).find(
                   "'x.pt': field 'model_info' is not a JSON object"),
               std::string::npos);
+  }
+}
+
+// Structure-aware mutations of what a checkpoint's table holds (the
+// campaign's class of input: a valid file, hostile values): every field of
+// model_info and of a history record replaced by values from a hostile
+// pool, 2000 times each. The readers either accept the result with every
+// value in range or throw ltcl::Error; nothing else may escape (before
+// issue 25 history_from_json let JSON library exceptions out and
+// ModelInfo::from_json accepted any size).
+TEST_F(ResumeChecks, HostileTableValuesGiveNamedErrorsOrValuesInRange) {
+  const nlohmann::json pool = nlohmann::json::parse(R"([
+      -1, 0, 1, 2, 3, 7, 8, 4096, 8192, 100000, 2147483648,
+      9223372036854775807, -9223372036854775808, 18446744073709551615,
+      1e308, -1e308, 0.5, 1e-7, "", "x", "\u0000", null, true, [], {},
+      [1, 2, 3], [0.1], [0.1, 0.2, 0.3], {"a": 1}, "[1,", [[1]]])");
+  const auto info = nlohmann::json::parse(
+      ltcl::train::load_checkpoint(last().string(), nullptr, nullptr)
+          .model_info);
+  const auto history = nlohmann::json::parse(
+      R"([{"epoch": 0, "lr": 0.1, "images_per_s": 5, "losses": {"ce": 2},
+           "accuracy": {"top1": 10, "few": null}, "split": "test"}])");
+  std::mt19937 rng(25);
+  auto pick = [&] { return pool[rng() % pool.size()]; };
+  // Every path to a scalar or container in `j`.
+  std::vector<nlohmann::json::json_pointer> paths;
+  std::function<void(const nlohmann::json&, nlohmann::json::json_pointer)>
+      walk = [&](const nlohmann::json& j, nlohmann::json::json_pointer at) {
+        paths.push_back(at);
+        if (j.is_object()) {
+          for (const auto& [k, v] : j.items()) {
+            walk(v, at / k);
+          }
+        } else if (j.is_array() && j.size() <= 3) {
+          for (size_t i = 0; i < j.size(); ++i) {
+            walk(j[i], at / i);
+          }
+        }
+      };
+  walk(info, {});
+  int accepted = 0, refused = 0;
+  for (int n = 0; n < 2000; ++n) {
+    auto j = info;
+    for (int k = 0; k < 1 + static_cast<int>(rng() % 2); ++k) {
+      const auto& at = paths[rng() % paths.size()];
+      // (A path under a field already replaced by another type: the
+      // mutation is skipped.)
+      try {
+        if (!at.empty()) {
+          j[at] = pick();
+        }
+      } catch (const nlohmann::json::exception&) {
+      }
+    }
+    try {
+      const auto m = ltcl::train::ModelInfo::from_json(j.dump(), "m.pt");
+      ++accepted;
+      EXPECT_TRUE(m.stats.height >= 1 && m.stats.height <= 8192) << j;
+      EXPECT_TRUE(m.stats.width >= 1 && m.stats.width <= 8192) << j;
+      EXPECT_TRUE(m.stats.channels == 1 || m.stats.channels == 3) << j;
+      EXPECT_EQ(m.stats.mean.size(), static_cast<size_t>(m.stats.channels));
+      EXPECT_EQ(m.class_names.size(), m.class_counts.size());
+    } catch (const ltcl::Error& e) {
+      ++refused;
+      EXPECT_NE(std::string(e.what()).find("'m.pt'"), std::string::npos)
+          << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "not an ltcl::Error: " << e.what() << "\n" << j;
+    }
+  }
+  EXPECT_GT(accepted, 0);
+  EXPECT_GT(refused, 1000);
+  paths.clear();
+  walk(history, {});
+  for (int n = 0; n < 2000; ++n) {
+    auto j = history;
+    const auto& at = paths[rng() % paths.size()];
+    if (!at.empty()) {
+      j[at] = pick();
+    }
+    try {
+      const auto h = ltcl::eval::history_from_json(j.dump());
+      for (const auto& r : h) {
+        EXPECT_GE(r.epoch, 0) << j;
+      }
+    } catch (const ltcl::Error&) {
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "not an ltcl::Error: " << e.what() << "\n" << j;
+    }
   }
 }
 
