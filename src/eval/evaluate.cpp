@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "ltcl/eval/meters.h"
+#include "ltcl/models/mode_guard.h"
 #include "ltcl/models/network.h"
 #include "ltcl/pipeline/multi_view.h"
 #include "ltcl/util/atomic_file.h"
@@ -87,8 +88,7 @@ EmbeddedEval run_eval(
     const std::vector<int64_t>& train_counts,
     bool keep) {
   torch::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
+  models::EvalModeGuard eval_mode(model);
   ConfusionMeter confusion(data.num_classes());
   CalibrationMeter calib(data.num_classes());
   EmbeddedEval out;
@@ -111,7 +111,6 @@ EmbeddedEval run_eval(
             out.labels.end(), yc.data_ptr<int64_t>(),
             yc.data_ptr<int64_t>() + yc.numel());
       });
-  model.train(was_training);
   out.report = make_report(confusion, train_counts, data.class_names());
   out.report.calibration = calibration(calib, groups_of(train_counts));
   return out;
@@ -126,8 +125,7 @@ ModelOutputs run_model(
     int64_t batch_size,
     bool embeddings) {
   torch::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
+  models::EvalModeGuard eval_mode(model);
   ModelOutputs out;
   out.num_classes = model.options.num_classes();
   for_each_batch(
@@ -142,7 +140,6 @@ ModelOutputs run_model(
           }
         }
       });
-  model.train(was_training);
   return out;
 }
 
@@ -198,8 +195,7 @@ void write_embeddings_csv(
     const augment::Recipe& recipe,
     int64_t batch_size) {
   torch::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
+  models::EvalModeGuard eval_mode(model);
   std::string out;
   bool header = false;
   for_each_batch(
@@ -234,7 +230,6 @@ void write_embeddings_csv(
           out += '\n';
         }
       });
-  model.train(was_training);
   util::atomic_write_text(path, out);
 }
 

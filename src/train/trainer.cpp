@@ -392,7 +392,7 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
         dist::GradReducerOptions().bucket_cap_mb(cfg.dist.bucket_mb));
   }
   optimizer = make_sgd(*model, cfg.optim);
-  method->setup(MethodSetup{cfg, counts, counts_t, device, ctx});
+  method->setup(MethodSetup{cfg, counts, counts_t, device, ctx, model.get()});
 }
 
 // One optimizer step; returns the loss parts as rank means.
@@ -568,6 +568,7 @@ BenchReport Trainer::bench(const BenchOptions& o) {
     r.steps_per_epoch = std::min(r.steps_per_epoch, c.train.max_steps_per_epoch);
   }
   s.model->train();
+  s.method->train_mode(*s.model);
   s.stream->set_epoch(0);
   PhaseClock clock;
   clock.cuda = s.device.is_cuda();
@@ -645,6 +646,7 @@ BenchReport Trainer::bench(const BenchOptions& o) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - e0)
             .count();
     s.model->train();
+    s.method->train_mode(*s.model);
   }
   return r;
 }
@@ -845,6 +847,8 @@ bool Trainer::State::train_epoch(
   for (auto& h : hooks) {
     h->epoch_begin(run, epoch, spe);
   }
+  const EpochEnv epoch_env{epoch, spe, first_step, model.get()};
+  method->epoch_begin(epoch_env);
   std::map<std::string, eval::AverageMeter> meters;
   auto t0 = std::chrono::steady_clock::now();
   int64_t images = 0;
@@ -903,6 +907,7 @@ bool Trainer::State::train_epoch(
       return false;
     }
   }
+  method->epoch_end(epoch_env);
   const double secs = std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - t0)
                           .count();
@@ -1102,6 +1107,7 @@ TrainResult Trainer::run(bool resume) {
   TrainResult result;
   result.out_dir = run.out.string();
   s.model->train();
+  s.method->train_mode(*s.model);
   const int64_t first_epoch = run.state.epoch;
   if (hooks::stop_agreed(s.ctx)) {
     // Stopped before the first step: a fresh run leaves its initial state

@@ -29,36 +29,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kSide = 16;
-
-// Class k: a bright horizontal band in rows [4k, 4k + 4) on noise.
-ltcl::data::DatasetPtr stripes(const std::vector<int>& per_class, int seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> noise(0, 60);
-  std::vector<ltcl::data::Image> images;
-  std::vector<int64_t> labels;
-  for (size_t k = 0; k < per_class.size(); ++k) {
-    for (int i = 0; i < per_class[k]; ++i) {
-      ltcl::data::Image im(kSide, kSide, 1);
-      for (int r = 0; r < kSide; ++r) {
-        for (int c = 0; c < kSide; ++c) {
-          const bool band = r >= 4 * static_cast<int>(k) &&
-              r < 4 * static_cast<int>(k) + 4;
-          im.pixels[r * kSide + c] =
-              static_cast<uint8_t>((band ? 190 : 0) + noise(rng));
-        }
-      }
-      images.push_back(std::move(im));
-      labels.push_back(static_cast<int64_t>(k));
-    }
-  }
-  return std::make_shared<ltcl::data::InMemoryDataset>(
-      std::move(images), std::move(labels),
-      std::vector<std::string>{"top", "middle", "bottom"});
-}
-
 ltcl::train::DataSplits data() {
-  return {stripes({48, 16, 8}, 1), stripes({12, 12, 12}, 2)};
+  return {
+      ltcl::test::stripes({48, 16, 8}, 1),
+      ltcl::test::stripes({12, 12, 12}, 2)};
 }
 
 ltcl::train::Config tiny_config(
@@ -170,7 +144,7 @@ TEST_P(InMemoryTrainer, LearnsAndEvaluatesFromTheCheckpointAlone) {
       (dir / "run" / "last.pt").string(), "cpu");
   EXPECT_EQ(m.info.class_counts, (std::vector<int64_t>{48, 16, 8}));
   EXPECT_EQ(m.info.class_names[2], "bottom");
-  EXPECT_EQ(m.info.stats.height, kSide);
+  EXPECT_EQ(m.info.stats.height, ltcl::test::kStripeSide);
   auto again = ltcl::eval::evaluate_model(
       *m.model, *splits.test, m.eval_recipe(), 64, m.info.class_counts);
   EXPECT_DOUBLE_EQ(again.top1, r.last_report.top1) << method;

@@ -14,6 +14,7 @@
 #include <random>
 #include <string>
 
+#include "ltcl/data/dataset.h"
 #include "ltcl/models/network.h"
 #include "ltcl/train/checkpoint.h"
 #include "ltcl/train/saved_model.h"
@@ -139,6 +140,36 @@ inline std::filesystem::path synthetic_mnist(const std::filesystem::path& dir) {
   write_random_idx(dir / "mnist", "train", 6000);
   write_random_idx(dir / "mnist", "t10k", 300);
   return dir / "mnist";
+}
+
+constexpr int kStripeSide = 16;
+
+// An in-memory 3-class set of 16x16 gray images (no files, no ../shared):
+// class k is a bright horizontal band in rows [4k, 4k + 4) on noise;
+// `per_class[k]` images of class k.
+inline data::DatasetPtr stripes(const std::vector<int>& per_class, int seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> noise(0, 60);
+  std::vector<data::Image> images;
+  std::vector<int64_t> labels;
+  for (size_t k = 0; k < per_class.size(); ++k) {
+    for (int i = 0; i < per_class[k]; ++i) {
+      data::Image im(kStripeSide, kStripeSide, 1);
+      for (int r = 0; r < kStripeSide; ++r) {
+        for (int c = 0; c < kStripeSide; ++c) {
+          const bool band = r >= 4 * static_cast<int>(k) &&
+              r < 4 * static_cast<int>(k) + 4;
+          im.pixels[r * kStripeSide + c] =
+              static_cast<uint8_t>((band ? 190 : 0) + noise(rng));
+        }
+      }
+      images.push_back(std::move(im));
+      labels.push_back(static_cast<int64_t>(k));
+    }
+  }
+  return std::make_shared<data::InMemoryDataset>(
+      std::move(images), std::move(labels),
+      std::vector<std::string>{"top", "middle", "bottom"});
 }
 
 inline std::string train_cmd(

@@ -89,6 +89,18 @@ struct MethodSetup {
   at::Tensor counts;  // the same, [C] int64 on `device`
   c10::Device device;
   const dist::Context& dist;
+  // The model being trained (its weights as initialised, or as resumed
+  // when the trainer restores a checkpoint after setup).
+  models::NetworkImpl* model = nullptr;
+};
+
+// Given at each epoch boundary (Method::epoch_begin / epoch_end).
+struct EpochEnv {
+  int64_t epoch = 0;  // 0-based
+  int64_t steps = 0;  // the epoch's steps
+  // The step the epoch starts at: 0, or where a resumed run stopped.
+  int64_t first_step = 0;
+  models::NetworkImpl* model = nullptr;
 };
 
 // Given at each step.
@@ -116,6 +128,18 @@ class Method {
   // checkpoints, .to(device) and the optimizer see them.
   virtual void attach(models::NetworkImpl& model) {}
   virtual void setup(const MethodSetup& setup) {}
+  // Called after the trainer puts the whole model in training mode (a run's
+  // start or resume, `ltcl bench train`): a method that keeps a part
+  // frozen sets that part's mode here (e.g. a frozen backbone in eval mode,
+  // so its BatchNorm statistics stay). Evaluations during training restore
+  // each module's own mode afterwards (models::EvalModeGuard).
+  virtual void train_mode(models::NetworkImpl& model) {}
+  // Before an epoch's first step (a resumed run: before the step it
+  // continues at) and after its last step, before the epoch's evaluation
+  // and checkpoint. State changed here that must survive a resume belongs
+  // in the model's buffers (attach()).
+  virtual void epoch_begin(const EpochEnv& env) {}
+  virtual void epoch_end(const EpochEnv& env) {}
   // The loss parts of one step.
   virtual LossParts step(
       const pipeline::StepBatch& batch,
@@ -160,14 +184,15 @@ std::unique_ptr<Method> make_method(const Config& config);
 // The network a config trains: the generic options (model.*, the class
 // count, the input channels unless model.in_channels is set, the projection
 // head when the method has traits.projection), then method.configure(), then
-// the network is built and method.attach() registers the method's modules.
+// the network is built, given the training class counts (model.adjust's
+// prior) and method.attach() registers the method's modules.
 // Used by the trainer and by checkpoint loading alike, so a checkpoint loads
 // into the layout it was saved from. Consumes torch's global generator
 // (weight initialisation).
 std::shared_ptr<models::NetworkImpl> build_network(
     const Config& config,
     int64_t channels,
-    int64_t num_classes,
+    const std::vector<int64_t>& class_counts,
     Method& method);
 
 // Adds a method from outside ltcl; call it before the first config is read
