@@ -70,6 +70,28 @@ std::string describe_resize(const augment::DatasetStats& s) {
 
 }  // namespace
 
+void add_adjust_options(CLI::App* cmd, train::AdjustOverride& adjust) {
+  cmd->add_option(
+        "--adjust",
+        adjust.adjust,
+        "Evaluation-time logit transform in place of the checkpoint's "
+        "model.adjust: posthoc_la (logits - log(pi^tau + 1e-12), pi the "
+        "training class frequencies), tau_norm (classifier rows over "
+        "||w||^tau) or none")
+      ->check(CLI::IsMember({"none", "posthoc_la", "tau_norm"}));
+  cmd->add_option(
+        "--adjust-tau",
+        adjust.tau,
+        "tau of the transform (default: the checkpoint's model.adjust_tau)")
+      ->check(CLI::Range(0.0, 100.0));
+  cmd->add_option(
+        "--tau-norm-bias",
+        adjust.bias,
+        "1: tau_norm keeps the classifier bias (BagofTricks-LT), 0: drops "
+        "it (official)")
+      ->check(CLI::Range(0, 1));
+}
+
 void add_predict_commands(CLI::App& app) {
   struct PredictArgs {
     std::string checkpoint;
@@ -81,6 +103,7 @@ void add_predict_commands(CLI::App& app) {
     int64_t batch_size = 0;
     int64_t threads = 0;
     std::string device = "cpu";
+    train::AdjustOverride adjust;
   };
   auto a = std::make_shared<PredictArgs>();
   auto* pr = app.add_subcommand(
@@ -108,9 +131,10 @@ void add_predict_commands(CLI::App& app) {
   pr->add_option("--threads", a->threads, "Threads (0: all cores)")
       ->check(CLI::Range(int64_t{0}, int64_t{4096}));
   pr->add_option("--device", a->device, "cpu | cuda | auto");
+  add_adjust_options(pr, a->adjust);
   pr->callback([a] {
     util::setup_threads(a->threads);
-    auto m = train::load_saved_model(a->checkpoint, a->device);
+    auto m = train::load_saved_model(a->checkpoint, a->device, a->adjust);
     const auto paths = data::collect_image_paths(a->inputs);
     data::ImageFilesDataset images(paths);
     const int64_t batch =
@@ -193,6 +217,7 @@ void add_predict_commands(CLI::App& app) {
   struct ExportArgs {
     std::string checkpoint;
     std::string out;
+    train::AdjustOverride adjust;
   };
   auto e = std::make_shared<ExportArgs>();
   auto* ex = app.add_subcommand(
@@ -204,8 +229,9 @@ void add_predict_commands(CLI::App& app) {
   ex->add_option(
         "--out", e->out, "Model file (its preprocessing goes to <out>.json)")
       ->required();
+  add_adjust_options(ex, e->adjust);
   ex->callback([e] {
-    auto m = train::load_saved_model(e->checkpoint, "cpu");
+    auto m = train::load_saved_model(e->checkpoint, "cpu", e->adjust);
     const auto& s = m.info.stats;
     const auto recipe = m.eval_recipe();
     {
@@ -229,6 +255,7 @@ void add_predict_commands(CLI::App& app) {
     info["format"] = "ltcl TorchScript export 1";
     info["arch"] = m.config.model.arch;
     info["method"] = m.config.loss.method;
+    info["logit_adjust"] = m.model->adjust_description();
     info["checkpoint"] = e->checkpoint;
     info["input_size"] = {recipe.channels, recipe.height, recipe.width};
     info["preprocessing"] = {

@@ -179,6 +179,7 @@ void add_train_commands(CLI::App& app) {
     bool json = false;
     std::string out;
     std::string device = "cpu";
+    train::AdjustOverride adjust;
   };
   auto e = std::make_shared<EvalArgs>();
   auto* ev = app.add_subcommand("eval", "Evaluate a checkpoint");
@@ -192,8 +193,12 @@ void add_train_commands(CLI::App& app) {
       "Folder for metrics.json, per_class.csv, confusion.csv "
       "(default: eval_<split> next to the checkpoint)");
   ev->add_option("--device", e->device, "cpu | cuda | auto");
+  add_adjust_options(ev, e->adjust);
   ev->callback([e] {
-    auto m = train::load_saved_model(e->checkpoint, e->device);
+    auto m = train::load_saved_model(e->checkpoint, e->device, e->adjust);
+    if (m.config.model.adjust != "none") {
+      spdlog::info("logits: {}", m.model->adjust_description());
+    }
     if (!e->split.empty()) {
       m.config.data.test_split = e->split;
     }

@@ -3,6 +3,8 @@
 // calls them in order. A command's callback throws ltcl::Error on bad input.
 #include <CLI/CLI.hpp>
 
+#include "ltcl/train/saved_model.h"
+
 namespace ltcl::apps {
 
 // Thrown by a command to end the program with `code` after its output
@@ -39,5 +41,10 @@ void add_study_command(CLI::App& app);
 
 // `ltcl predict`, `ltcl export` (apps/cmd_predict.cpp).
 void add_predict_commands(CLI::App& app);
+
+// --adjust / --adjust-tau / --tau-norm-bias of eval, predict and export: an
+// evaluation-time logit transform in place of the checkpoint's
+// (apps/cmd_predict.cpp).
+void add_adjust_options(CLI::App* cmd, train::AdjustOverride& adjust);
 
 }  // namespace ltcl::apps

@@ -285,7 +285,23 @@ Generated generate(const NetworkImpl& net, const ExportOptions& o) {
   src << "    def features(self, x: Tensor) -> Tensor:\n" << e.take();
 
   std::string logits;
-  if (net.linear) {
+  const auto& adjust = net.options.adjust();
+  if (adjust == "tau_norm") {
+    // Network::adjusted_logits: rows over ||w||^tau, the norm clamped.
+    const auto& lin = *net.linear;
+    auto w = e.let(e.ref("linear.weight", lin.weight, false));
+    auto scaled = e.let(fmt::format(
+        "{0} / torch.pow(torch.clamp_min(torch.norm({0}, 2.0, [1], True), "
+        "1e-12), {1})",
+        w,
+        flt(net.options.adjust_tau())));
+    std::string bias = "None";
+    if (net.options.tau_norm_bias() && lin.bias.defined() &&
+        lin.bias.numel() > 0) {
+      bias = e.ref("linear.bias", lin.bias, false);
+    }
+    logits = e.let(fmt::format("torch.linear(f, {}, {})", scaled, bias));
+  } else if (net.linear) {
     logits = e.linear("linear", *net.linear, "f");
   } else if (net.cosine) {
     auto w = e.let(e.ref("cosine.weight", net.cosine->weight, false));
@@ -296,6 +312,19 @@ Generated generate(const NetworkImpl& net, const ExportOptions& o) {
         e.normalize(w)));
   } else {
     fail("export - the network has no classifier");
+  }
+  if (adjust == "posthoc_la") {
+    if (!net.adjust_offset().defined()) {
+      fail(
+          "export - adjust 'posthoc_la' without the training class counts "
+          "(Network::set_class_counts)");
+    }
+    logits = e.let(fmt::format(
+        "{} - {}",
+        logits,
+        e.ref("adjust_offset", net.adjust_offset(), true)));
+  } else if (adjust != "none" && adjust != "tau_norm") {
+    fail("export - logit transform '{}' has no TorchScript form", adjust);
   }
   e.ret(logits);
   src << "    def classify(self, f: Tensor) -> Tensor:\n" << e.take();
@@ -396,6 +425,10 @@ void export_torchscript(
   m.register_attribute("std", c10::ListType::ofFloats(), c10::IValue(stdv));
   m.register_attribute(
       "ltcl_info", c10::StringType::get(), c10::IValue(options.info_json));
+  m.register_attribute(
+      "logit_adjust",
+      c10::StringType::get(),
+      c10::IValue(net.adjust_description()));
   try {
     m.define(gen.source);
   } catch (const c10::Error& err) {

@@ -1,7 +1,10 @@
 #include "ltcl/models/network.h"
 
 #include <ATen/autocast_mode.h>
+#include <fmt/format.h>
 #include <torch/torch.h>
+
+#include <cmath>
 
 #include "ltcl/models/resnet.h"
 #include "ltcl/models/resnet_cifar.h"
@@ -69,6 +72,25 @@ void NetworkImpl::reset() {
   } else {
     fail(
         "Network - classifier must be 'linear' or 'cosine': {{got '{}'}}",
+        options.classifier());
+  }
+
+  const auto& adjust = options.adjust();
+  if (adjust != "none" && adjust != "posthoc_la" && adjust != "tau_norm") {
+    fail(
+        "Network - adjust must be 'none', 'posthoc_la' or 'tau_norm': {{got "
+        "'{}'}}",
+        adjust);
+  }
+  if (!std::isfinite(options.adjust_tau()) || options.adjust_tau() < 0) {
+    fail(
+        "Network - adjust_tau must be finite and >= 0: {{got {}}}",
+        options.adjust_tau());
+  }
+  if (adjust == "tau_norm" && !linear) {
+    fail(
+        "Network - adjust 'tau_norm' needs the linear classifier: {{got "
+        "'{}'}}",
         options.classifier());
   }
 
@@ -152,8 +174,12 @@ NetworkOutput NetworkImpl::forward(const torch::Tensor& x) {
       out.features.scalar_type() != at::kDouble) {
     out.features = out.features.to(at::kFloat);
   }
-  out.logits =
-      linear ? linear->forward(out.features) : cosine->forward(out.features);
+  if (is_training() || options.adjust() == "none") {
+    out.logits =
+        linear ? linear->forward(out.features) : cosine->forward(out.features);
+  } else {
+    out.logits = adjusted_logits(out.features);
+  }
   if (head) {
     out.embeddings = head->forward(out.features);
   }
@@ -162,6 +188,74 @@ NetworkOutput NetworkImpl::forward(const torch::Tensor& x) {
 
 torch::Tensor NetworkImpl::classifier_weight() const {
   return linear ? linear->weight : cosine->weight;
+}
+
+void NetworkImpl::set_class_counts(const std::vector<int64_t>& counts) {
+  if (static_cast<int64_t>(counts.size()) != options.num_classes()) {
+    fail(
+        "Network::set_class_counts - {} counts for {} classes",
+        counts.size(),
+        options.num_classes());
+  }
+  double total = 0;
+  for (int64_t n : counts) {
+    if (n < 0) {
+      fail("Network::set_class_counts - a negative count: {{got {}}}", n);
+    }
+    total += static_cast<double>(n);
+  }
+  if (total <= 0) {
+    fail("Network::set_class_counts - every count is 0");
+  }
+  if (options.adjust() != "posthoc_la") {
+    adjust_offset_ = torch::Tensor();
+    return;
+  }
+  // In double, as the official code's NumPy prior: log(pi^tau + 1e-12).
+  std::vector<float> offset;
+  for (int64_t n : counts) {
+    const double pi = static_cast<double>(n) / total;
+    offset.push_back(static_cast<float>(
+        std::log(std::pow(pi, options.adjust_tau()) + 1e-12)));
+  }
+  adjust_offset_ = torch::tensor(offset, torch::kFloat);
+}
+
+torch::Tensor NetworkImpl::adjusted_logits(const torch::Tensor& features) {
+  const auto& adjust = options.adjust();
+  if (adjust == "tau_norm") {
+    // The classifier's own dtype (float32 heads): w / ||w||^tau per row.
+    const auto& w = linear->weight;
+    auto norms = torch::norm(w, 2, {1}, /*keepdim=*/true).clamp_min(1e-12);
+    auto scaled = w / norms.pow(options.adjust_tau());
+    torch::Tensor bias;
+    if (options.tau_norm_bias() && linear->bias.defined()) {
+      bias = linear->bias;
+    }
+    return torch::nn::functional::linear(features, scaled, bias);
+  }
+  auto logits = linear ? linear->forward(features) : cosine->forward(features);
+  if (adjust == "posthoc_la") {
+    if (!adjust_offset_.defined()) {
+      fail(
+          "Network - adjust 'posthoc_la' needs the training class counts "
+          "(set_class_counts) before an evaluation");
+    }
+    return logits - adjust_offset_.to(logits.device(), logits.scalar_type());
+  }
+  return logits;
+}
+
+std::string NetworkImpl::adjust_description() const {
+  const auto& adjust = options.adjust();
+  if (adjust == "none") {
+    return adjust;
+  }
+  std::string s = fmt::format("{} (tau {}", adjust, options.adjust_tau());
+  if (adjust == "tau_norm") {
+    s += options.tau_norm_bias() ? ", bias kept" : ", no bias";
+  }
+  return s + ")";
 }
 
 torch::Tensor NetworkImpl::prototypes() {
@@ -176,7 +270,11 @@ void NetworkImpl::pretty_print(std::ostream& stream) const {
          << ", num_classes=" << options.num_classes()
          << ", classifier=" << options.classifier()
          << ", proj=" << options.proj_hidden() << "/" << options.proj_dim()
-         << ", prototype_head=" << options.prototype_head() << ")";
+         << ", prototype_head=" << options.prototype_head();
+  if (options.adjust() != "none") {
+    stream << ", adjust=" << adjust_description();
+  }
+  stream << ")";
 }
 
 }  // namespace ltcl::models

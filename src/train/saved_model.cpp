@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "ltcl/models/network.h"
 #include "ltcl/train/checkpoint.h"
 #include "ltcl/train/data.h"
@@ -171,7 +173,8 @@ c10::Device pick_device(const std::string& name) {
 
 SavedModel load_saved_model(
     const std::string& checkpoint,
-    const std::string& device) {
+    const std::string& device,
+    const AdjustOverride& adjust) {
   SavedModel m;
   auto meta = load_checkpoint(checkpoint, nullptr, nullptr);
   m.config = parse_config(meta.config_yaml, checkpoint + " (saved config)");
@@ -184,10 +187,35 @@ SavedModel load_saved_model(
     m.info.class_names = data.train->class_names();
     m.info.stats = dataset_stats(m.config.data, *data.train);
   }
+  if (!adjust.adjust.empty()) {
+    if (adjust.adjust != "none" && adjust.adjust != "posthoc_la" &&
+        adjust.adjust != "tau_norm") {
+      fail(
+          "--adjust: expected none, posthoc_la or tau_norm: {{got '{}'}}",
+          adjust.adjust);
+    }
+    m.config.model.adjust = adjust.adjust;
+  }
+  if (adjust.tau >= 0) {
+    if (!std::isfinite(adjust.tau) || adjust.tau > 100) {
+      fail("--adjust-tau: expected 0 .. 100: {{got {}}}", adjust.tau);
+    }
+    m.config.model.adjust_tau = adjust.tau;
+  }
+  if (adjust.bias >= 0) {
+    m.config.model.tau_norm_bias = adjust.bias != 0;
+  }
+  if (m.config.model.adjust == "tau_norm" &&
+      m.config.model.classifier != "linear") {
+    fail(
+        "--adjust tau_norm: '{}' has a {} classifier; tau_norm needs a "
+        "linear one",
+        checkpoint,
+        m.config.model.classifier);
+  }
   auto method = make_method(m.config);
-  auto net = build_network(m.config, m.info.stats.channels,
-                           static_cast<int64_t>(m.info.class_counts.size()),
-                           *method);
+  auto net =
+      build_network(m.config, m.info.stats.channels, m.info.class_counts, *method);
   auto dev = pick_device(device);
   net->to(dev);
   load_checkpoint(checkpoint, net.get(), nullptr, dev);

@@ -357,8 +357,13 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
   // The model (seeded initialisation), with the method's modules.
   method = make_method(cfg);
   torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));
-  model = build_network(
-      cfg, stats.channels, data.train->num_classes(), *method);
+  model = build_network(cfg, stats.channels, counts, *method);
+  if (cfg.model.adjust != "none") {
+    spdlog::info(
+        "model.adjust: evaluations use {} logits (training logits "
+        "unchanged)",
+        model->adjust_description());
+  }
   if (!cfg.model.pretrained.empty()) {
     const int64_t n =
         models::load_pretrained_backbone(*model, cfg.model.pretrained);

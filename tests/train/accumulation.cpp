@@ -82,7 +82,7 @@ struct Harness {
     config.model.proj_dim = kD;
     method = ltcl::train::make_method(config);
     torch::manual_seed(0);
-    net = ltcl::train::build_network(config, 1, kC, *method);
+    net = ltcl::train::build_network(config, 1, kCounts, *method);
     method->setup(ltcl::train::MethodSetup{
         config, kCounts, torch::tensor(kCounts, torch::kLong), torch::kCPU,
         ctx});

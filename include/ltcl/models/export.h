@@ -8,6 +8,8 @@
 // its outputs equal ltcl's own forward up to float rounding. The module has
 //
 //   forward(x: Tensor[N, C, H, W] float, normalised) -> logits [N, classes]
+//                    (after the network's evaluation-time transform,
+//                    NetworkOptions::adjust, as ltcl eval / predict)
 //   features(x) -> backbone features [N, feature_dim]
 //   embeddings(x) -> L2-normalised projections [N, proj_dim]
 //                    (only when the network has a projection head)
@@ -15,7 +17,9 @@
 //                    normalisation ((v / 255 - mean) / std per channel);
 //                    resizing / cropping to `input_size` is the caller's
 //   class_names: List[str], input_size: List[int] (C, H, W), mean / std:
-//   List[float], ltcl_info: str (JSON: arch, method, class counts, ...)
+//   List[float], ltcl_info: str (JSON: arch, method, class counts, ...),
+//   logit_adjust: str (the transform forward applies: "none",
+//   "posthoc_la (tau 1)", "tau_norm (tau 0.5, no bias)")
 //
 // Parameters and buffers keep ltcl's names with '.' replaced by '_'
 // ("backbone.layer1.0.conv1.weight" -> backbone_layer1_0_conv1_weight).

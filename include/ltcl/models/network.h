@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ltcl/models/heads.h"
 
@@ -43,6 +44,19 @@ struct NetworkOptions {
   // PyTorch's default. "pytorch": every layer's PyTorch default.
   // ResNet-50 / ResNeXt-50 keep torchvision's initialisation either way.
   TORCH_ARG(std::string, init) = "ldam_backbone";
+  // Evaluation-time logit transform (METHODS.md section 8), applied by
+  // forward() in eval mode only, so that every evaluation, prediction and
+  // the exported model (models/export.h) compute the same logits; training
+  // mode returns the classifier's own logits:
+  //   "posthoc_la": logits - log(pi_c^tau + 1e-12), pi the training class
+  //                 frequencies (set_class_counts; the official code's form)
+  //   "tau_norm":   logit_c = f . w_c / ||w_c||^tau (+ b_c with
+  //                 tau_norm_bias); the norm clamped at 1e-12; linear
+  //                 classifier only
+  //   "none"
+  TORCH_ARG(std::string, adjust) = "none";
+  TORCH_ARG(double, adjust_tau) = 1.0;
+  TORCH_ARG(bool, tau_norm_bias) = false;
 };
 
 struct NetworkOutput {
@@ -60,6 +74,21 @@ class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
   torch::Tensor prototypes();
   // The classifier's weight rows [C, feature_dim].
   torch::Tensor classifier_weight() const;
+  // The training images per class, for adjust "posthoc_la" (required
+  // before an eval-mode forward there; the trainer and load_saved_model
+  // call it). Throws ltcl::Error on a count < 0, an all-zero or a wrong-
+  // sized vector.
+  void set_class_counts(const std::vector<int64_t>& counts);
+  // posthoc_la's per-class offset log(pi^tau + 1e-12) [C] (float32, CPU);
+  // undefined for the other transforms or before set_class_counts.
+  const torch::Tensor& adjust_offset() const {
+    return adjust_offset_;
+  }
+  // The eval-mode logits of `features` (what forward() returns in eval
+  // mode): the classifier, then options.adjust.
+  torch::Tensor adjusted_logits(const torch::Tensor& features);
+  // "none", "posthoc_la (tau 1)", "tau_norm (tau 0.5, no bias)".
+  std::string adjust_description() const;
   int64_t feature_dim() const {
     return feature_dim_;
   }
@@ -74,6 +103,7 @@ class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
 
  private:
   int64_t feature_dim_ = 0;
+  torch::Tensor adjust_offset_;
 };
 TORCH_MODULE(Network);
 

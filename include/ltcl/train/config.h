@@ -89,6 +89,14 @@ struct ModelConfig {
   // every conv and linear layer, heads included: LDAM-DRW's scheme on the
   // whole model), ldam_backbone (backbone and classifier only) or pytorch.
   std::string init = "ldam_backbone";
+  // The evaluation-time logit transform (models::NetworkOptions::adjust;
+  // METHODS.md section 8): none, posthoc_la (logits - log(pi^tau + 1e-12),
+  // pi the training class frequencies) or tau_norm (classifier rows divided
+  // by ||w||^tau). Applied by every evaluation, ltcl eval / predict and the
+  // exported model alike; training logits are never changed.
+  std::string adjust = "none";
+  double adjust_tau = 1.0;
+  bool tau_norm_bias = false;  // tau_norm keeps the bias (BagofTricks-LT)
   // A state dict whose backbone tensors replace the initialised ones
   // (models/pretrained.h); empty: none.
   std::string pretrained;

@@ -44,12 +44,25 @@ struct SavedModel {
   augment::Recipe eval_recipe() const;
 };
 
+// An evaluation-time logit transform put on a trained model in place of
+// the one its config saved (`ltcl eval / predict / export --adjust`):
+// post-hoc logit adjustment or tau-normalisation of a CE model needs no
+// retraining. Empty / unset fields keep the saved config's value.
+struct AdjustOverride {
+  std::string adjust;  // none | posthoc_la | tau_norm; empty: as saved
+  double tau = -1;     // < 0: as saved
+  int bias = -1;       // tau_norm_bias: 0 / 1; -1: as saved
+};
+
 // Loads `checkpoint` onto `device` (cpu | cuda | auto). A checkpoint written
 // before ModelInfo existed takes it from the training data, which must then
-// be present. Throws ltcl::Error naming the file.
+// be present. `adjust` replaces the saved model.adjust keys (the returned
+// config says what ran). Throws ltcl::Error naming the file, or the option
+// for a transform the model cannot take (tau_norm on a cosine classifier).
 SavedModel load_saved_model(
     const std::string& checkpoint,
-    const std::string& device);
+    const std::string& device,
+    const AdjustOverride& adjust = {});
 
 // The device a config or command names: cpu, cuda (an error without one)
 // or auto (cuda when present).

@@ -55,6 +55,36 @@ void add_model_keys(ConfigSchema& s) {
       LTCL_CONFIG_FIELD(double, model.cosine_scale),
       "Scale of the cosine classifier.",
       positive()));
+  s.add(make_key<Str>(
+      "model.adjust",
+      LTCL_CONFIG_FIELD(Str, model.adjust),
+      "Evaluation-time logit transform (METHODS.md section 8), applied by "
+      "every evaluation, ltcl eval, ltcl predict and the exported model; "
+      "training logits are unchanged. posthoc_la: logits - log(pi^tau + "
+      "1e-12), pi the training class frequencies (Menon et al.); tau_norm: "
+      "logits = x . w_c / ||w_c||^tau (Kang et al.; linear classifier "
+      "only); none.",
+      {},
+      {"none", "posthoc_la", "tau_norm"}));
+  s.add(make_key<double>(
+      "model.adjust_tau",
+      LTCL_CONFIG_FIELD(double, model.adjust_tau),
+      "tau of model.adjust (posthoc_la, tau_norm). 0: posthoc_la shifts "
+      "every class alike, tau_norm uses the rows as they are.",
+      in_range(0.0, 100.0, false)));
+  s.add(make_key<bool>(
+      "model.tau_norm_bias",
+      LTCL_CONFIG_FIELD(bool, model.tau_norm_bias),
+      "tau_norm keeps the classifier's bias (BagofTricks-LT's CIFAR "
+      "figures); false drops it (the official classifier-balancing code)."));
+  s.add_rule([](const Config& c, const ConfigReport& report) {
+    if (c.model.adjust == "tau_norm" && c.model.classifier != "linear") {
+      report(
+          "model.adjust",
+          "tau_norm needs model.classifier linear (a cosine classifier's "
+          "rows are normalised already)");
+    }
+  });
   s.add(make_key<int64_t>(
       "model.proj_hidden",
       LTCL_CONFIG_FIELD(int64_t, model.proj_hidden),

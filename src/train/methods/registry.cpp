@@ -76,8 +76,9 @@ std::unique_ptr<Method> make_method(const Config& config) {
 std::shared_ptr<models::NetworkImpl> build_network(
     const Config& c,
     int64_t channels,
-    int64_t num_classes,
+    const std::vector<int64_t>& class_counts,
     Method& method) {
+  const auto num_classes = static_cast<int64_t>(class_counts.size());
   const MethodInfo& info = method_info(c.loss.method);
   auto options =
       models::NetworkOptions()
@@ -88,9 +89,13 @@ std::shared_ptr<models::NetworkImpl> build_network(
           .cosine_scale(c.model.cosine_scale)
           .proj_hidden(c.model.proj_hidden)
           .init(c.model.init)
+          .adjust(c.model.adjust)
+          .adjust_tau(c.model.adjust_tau)
+          .tau_norm_bias(c.model.tau_norm_bias)
           .proj_dim(info.traits.projection ? c.model.proj_dim : 0);
   method.configure(options);
   auto net = std::make_shared<models::NetworkImpl>(options);
+  net->set_class_counts(class_counts);
   method.attach(*net);
   return net;
 }
