@@ -363,6 +363,16 @@ class Reports : public Hook {
     head["selected_by"] = select_on;
     head["selection"] = selection_label(select_on);
     head["validation"] = run.has_val ? run.val_source : std::string("none");
+    if (!c.model.init_from.empty()) {
+      // A stage 2: which stage 1 it started from.
+      head["init_from"] = {
+          {"path", c.model.init_from},
+          {"crc32", run.init_from_crc32},
+          {"parts", c.model.init_from_parts},
+          {"tensors", run.init_from_tensors},
+          {"freeze", c.model.freeze},
+          {"freeze_bn", c.model.freeze_bn}};
+    }
     if (select_on != "last") {
       head["selected_metric"] = fmt::format(
           "mean per-class top-1 on {}", select_on == "val" ? "val" : "test");

@@ -73,6 +73,10 @@ struct Run {
       evaluate_embedded;
   std::vector<int64_t> class_counts;  // of the training set
   std::vector<std::string> class_names;
+  // model.init_from: the file's CRC-32 (hex) and the tensors copied;
+  // empty / 0 without it.
+  std::string init_from_crc32;
+  int64_t init_from_tensors = 0;
 };
 
 struct StepInfo {

@@ -26,6 +26,7 @@
 #include "ltcl/train/precision.h"
 #include "ltcl/train/saved_model.h"
 #include "ltcl/train/schedule.h"
+#include "ltcl/train/stages.h"
 #include "ltcl/util/atomic_file.h"
 #include "ltcl/util/guard.h"
 #include "ltcl/util/logging.h"
@@ -122,6 +123,7 @@ struct Trainer::State {
   // folder fails at once instead of both writing it.
   std::unique_ptr<util::FolderLock> folder_lock;
   std::unique_ptr<dist::GradReducer> reducer;
+  InitFromReport init_from;  // model.init_from (empty path: none)
   torch::Device device{torch::kCPU};
   DataSplits data;
   std::vector<int64_t> counts;
@@ -187,6 +189,16 @@ struct Trainer::State {
       hooks::Run& run,
       const std::string& what,
       bool all_ranks);
+  // The whole model in training mode, then a frozen backbone's BatchNorm
+  // back in eval mode (model.freeze_bn), then the method's own
+  // (Method::train_mode).
+  void train_mode() {
+    model->train();
+    if (config.model.freeze == "backbone" && config.model.freeze_bn) {
+      model->backbone.ptr()->eval();
+    }
+    method->train_mode(*model);
+  }
   // The current model on "test" or "val".
   eval::EvalReport evaluate(const std::string& split) {
     return evaluate_on(*model, split);
@@ -371,6 +383,25 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
         "model.pretrained: {} backbone tensors from {}", n,
         cfg.model.pretrained);
   }
+  if (!cfg.model.init_from.empty()) {
+    init_from = init_from_checkpoint(
+        *model, cfg.model.init_from, cfg.model.init_from_parts);
+    spdlog::info(
+        "model.init_from: {} {} tensors from {} (CRC-32 {:08x})",
+        init_from.tensors,
+        init_from.parts,
+        init_from.path,
+        init_from.crc32);
+  }
+  if (cfg.model.freeze == "backbone") {
+    const int64_t n = freeze_backbone(*model);
+    spdlog::info(
+        "model.freeze: {} backbone parameters frozen{}",
+        n,
+        cfg.model.freeze_bn
+            ? ", their BatchNorm statistics too (backbone in eval mode)"
+            : "; BatchNorm statistics follow the batches");
+  }
   model->to(device);
   precision = std::make_unique<Precision>(
       cfg.train.amp, cfg.train.channels_last == "true", device);
@@ -391,9 +422,15 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
             cfg.model.arch);
       }
     }
+    std::vector<torch::Tensor> trained;
+    for (const auto& p : model->parameters()) {
+      if (p.requires_grad()) {
+        trained.push_back(p);
+      }
+    }
     reducer = std::make_unique<dist::GradReducer>(
         ctx,
-        model->parameters(),
+        trained,
         dist::GradReducerOptions().bucket_cap_mb(cfg.dist.bucket_mb));
   }
   optimizer = make_sgd(*model, cfg.optim);
@@ -572,8 +609,7 @@ BenchReport Trainer::bench(const BenchOptions& o) {
   if (c.train.max_steps_per_epoch > 0) {
     r.steps_per_epoch = std::min(r.steps_per_epoch, c.train.max_steps_per_epoch);
   }
-  s.model->train();
-  s.method->train_mode(*s.model);
+  s.train_mode();
   s.stream->set_epoch(0);
   PhaseClock clock;
   clock.cuda = s.device.is_cuda();
@@ -650,8 +686,7 @@ BenchReport Trainer::bench(const BenchOptions& o) {
     r.eval_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - e0)
             .count();
-    s.model->train();
-    s.method->train_mode(*s.model);
+    s.train_mode();
   }
   return r;
 }
@@ -827,6 +862,10 @@ void Trainer::State::begin(hooks::Run& run, bool resume) {
         *saved.model, *d, *eval_recipe, config.train.eval_batch_size, counts);
   };
   run.class_counts = counts;
+  if (!config.model.init_from.empty()) {
+    run.init_from_crc32 = fmt::format("{:08x}", init_from.crc32);
+    run.init_from_tensors = init_from.tensors;
+  }
   run.class_names = data.train->class_names();
   run.has_val = data.val != nullptr;
   run.val_source = data.val_source;
@@ -1111,8 +1150,7 @@ TrainResult Trainer::run(bool resume) {
   hooks::Hooks hooks = hooks::standard_hooks(c);
   TrainResult result;
   result.out_dir = run.out.string();
-  s.model->train();
-  s.method->train_mode(*s.model);
+  s.train_mode();
   const int64_t first_epoch = run.state.epoch;
   if (hooks::stop_agreed(s.ctx)) {
     // Stopped before the first step: a fresh run leaves its initial state

@@ -97,6 +97,14 @@ struct ModelConfig {
   std::string adjust = "none";
   double adjust_tau = 1.0;
   bool tau_norm_bias = false;  // tau_norm keeps the bias (BagofTricks-LT)
+  // Stages (train/stages.h): start from another ltcl run's checkpoint
+  // (init_from_parts: backbone | backbone_classifier | all) and freeze the
+  // backbone (freeze: none | backbone; freeze_bn: its BatchNorm statistics
+  // too, the backbone then in eval mode while the rest trains).
+  std::string init_from;
+  std::string init_from_parts = "backbone";
+  std::string freeze = "none";
+  bool freeze_bn = true;
   // A state dict whose backbone tensors replace the initialised ones
   // (models/pretrained.h); empty: none.
   std::string pretrained;

@@ -77,6 +77,53 @@ void add_model_keys(ConfigSchema& s) {
       LTCL_CONFIG_FIELD(bool, model.tau_norm_bias),
       "tau_norm keeps the classifier's bias (BagofTricks-LT's CIFAR "
       "figures); false drops it (the official classifier-balancing code)."));
+  s.add(make_key<Str>(
+      "model.init_from",
+      LTCL_CONFIG_FIELD(Str, model.init_from),
+      "A stage 2: an ltcl checkpoint (best.pt / last.pt of another run) "
+      "whose model.init_from_parts are copied into the new model before "
+      "training; every name and shape is checked before anything is "
+      "copied, and metrics.json records the file and its CRC-32. Empty: "
+      "none."));
+  s.add(make_key<Str>(
+      "model.init_from_parts",
+      LTCL_CONFIG_FIELD(Str, model.init_from_parts),
+      "What model.init_from copies: backbone, backbone_classifier or all "
+      "(every tensor of the new model, the method's modules included).",
+      {},
+      {"backbone", "backbone_classifier", "all"}));
+  s.add(make_key<Str>(
+      "model.freeze",
+      LTCL_CONFIG_FIELD(Str, model.freeze),
+      "backbone: the backbone's parameters get no gradient and stay out of "
+      "the optimizer (cRT, LWS: only the heads train; backward stops at "
+      "them); none.",
+      {},
+      {"none", "backbone"}));
+  s.add(make_key<bool>(
+      "model.freeze_bn",
+      LTCL_CONFIG_FIELD(bool, model.freeze_bn),
+      "With model.freeze backbone: keep the backbone in eval mode, so its "
+      "BatchNorm statistics do not move either (false: they follow the "
+      "stage-2 batches, as the official cRT code)."));
+  s.add_rule([](const Config& c, const ConfigReport& report) {
+    if (c.model.freeze == "backbone" && c.model.init_from.empty() &&
+        c.model.pretrained.empty()) {
+      report(
+          "model.freeze",
+          "model.freeze backbone needs a trained backbone: set "
+          "model.init_from (an ltcl checkpoint, e.g. a CE stage 1's "
+          "best.pt) or model.pretrained");
+    }
+  });
+  s.add_rule([](const Config& c, const ConfigReport& report) {
+    if (!c.model.init_from.empty() && !c.model.pretrained.empty()) {
+      report(
+          "model.init_from",
+          "model.init_from and model.pretrained both set: choose one "
+          "starting point");
+    }
+  });
   s.add_rule([](const Config& c, const ConfigReport& report) {
     if (c.model.adjust == "tau_norm" && c.model.classifier != "linear") {
       report(
