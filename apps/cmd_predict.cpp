@@ -17,6 +17,8 @@
 #include "ltcl/eval/evaluate.h"
 #include "ltcl/models/export.h"
 #include "ltcl/models/network.h"
+#include "ltcl/train/adjust.h"
+#include "ltcl/train/data.h"
 #include "ltcl/train/saved_model.h"
 #include "ltcl/util/atomic_file.h"
 #include "ltcl/util/error.h"
@@ -289,6 +291,119 @@ void add_predict_commands(CLI::App& app) {
         "wrote {0} and {0}.json; in Python: import torch; m = "
         "torch.jit.load('{0}'); logits = m(m.preprocess(images_uint8_nhwc))\n",
         e->out);
+  });
+
+  struct AdjustArgs {
+    std::string checkpoint;
+    std::string out;
+    std::string adjust;
+    std::string tau = "auto";
+    std::vector<double> grid;
+    int bias = 0;
+    std::string device = "cpu";
+    bool json = false;
+  };
+  auto d = std::make_shared<AdjustArgs>();
+  auto* ad = app.add_subcommand(
+      "adjust",
+      "Write a checkpoint whose model applies post-hoc logit adjustment or "
+      "tau-normalisation, tau given or chosen on the validation set");
+  ad->add_option("--checkpoint", d->checkpoint, "A trained run's best.pt / last.pt")
+      ->required();
+  ad->add_option("--out", d->out, "The new checkpoint (a model, not a resume point)")
+      ->required();
+  ad->add_option("--adjust", d->adjust, "posthoc_la | tau_norm")
+      ->required()
+      ->check(CLI::IsMember({"posthoc_la", "tau_norm"}));
+  ad->add_option(
+      "--adjust-tau",
+      d->tau,
+      "tau, or auto: the tau of --grid with the best mean per-class top-1 "
+      "on the run's validation set (never the test set)");
+  ad->add_option("--grid", d->grid, "taus auto tries (default 0, 0.1, ..., 2)")
+      ->check(CLI::Range(0.0, 100.0));
+  ad->add_option(
+        "--tau-norm-bias", d->bias, "1: tau_norm keeps the classifier bias")
+      ->check(CLI::Range(0, 1));
+  ad->add_option("--device", d->device, "cpu | cuda | auto");
+  ad->add_flag("--json", d->json, "Print the choice as JSON");
+  ad->callback([d] {
+    double tau = 0;
+    nlohmann::ordered_json j;
+    j["checkpoint"] = d->checkpoint;
+    j["adjust"] = d->adjust;
+    j["tau_norm_bias"] = d->bias != 0;
+    if (d->tau == "auto") {
+      train::AdjustOverride raw;
+      raw.adjust = "none";
+      auto m = train::load_saved_model(d->checkpoint, d->device, raw);
+      if (m.config.data.validation == "none") {
+        fail(
+            "adjust - '{}' was trained without a validation set "
+            "(data.validation none), and tau is never chosen on the test "
+            "set: give --adjust-tau",
+            d->checkpoint);
+      }
+      auto val = train::open_validation_set(m.config.data);
+      const auto grid =
+          d->grid.empty() ? train::default_tau_grid() : d->grid;
+      const auto sweep = train::sweep_tau(
+          *m.model, d->adjust, d->bias != 0, m.info.class_counts, *val,
+          m.eval_recipe(), m.config.train.eval_batch_size, grid);
+      tau = sweep.best_tau;
+      nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+      for (size_t k = 0; k < sweep.taus.size(); ++k) {
+        rows.push_back(
+            {{"tau", sweep.taus[k]},
+             {"mean_class", sweep.mean_class[k]},
+             {"top1", sweep.top1[k]}});
+      }
+      j["chosen_on"] = fmt::format("val ({} images)", sweep.images);
+      j["sweep"] = rows;
+      if (!d->json) {
+        std::cout << fmt::format(
+            "{} on the validation set ({} images), mean per-class / overall "
+            "top-1 %:\n",
+            d->adjust,
+            sweep.images);
+        for (size_t k = 0; k < sweep.taus.size(); ++k) {
+          std::cout << fmt::format(
+              "  tau {:<6g} {:6.2f}  {:6.2f}{}\n",
+              sweep.taus[k],
+              sweep.mean_class[k],
+              sweep.top1[k],
+              sweep.taus[k] == tau ? "  <- chosen" : "");
+        }
+      }
+    } else {
+      try {
+        size_t used = 0;
+        tau = std::stod(d->tau, &used);
+        if (used != d->tau.size()) {
+          throw std::invalid_argument(d->tau);
+        }
+      } catch (const std::exception&) {
+        fail("--adjust-tau: expected a number or auto: {{got '{}'}}", d->tau);
+      }
+      if (!std::isfinite(tau) || tau < 0 || tau > 100) {
+        fail("--adjust-tau: expected 0 .. 100 or auto: {{got {}}}", tau);
+      }
+      j["chosen_on"] = "given";
+    }
+    train::write_adjusted_checkpoint(
+        d->checkpoint, d->out, d->adjust, tau, d->bias != 0);
+    j["tau"] = tau;
+    j["out"] = d->out;
+    if (d->json) {
+      std::cout << j.dump() << "\n";
+    } else {
+      std::cout << fmt::format(
+          "wrote {}: {} with tau {}; ltcl eval / predict / export of it "
+          "apply it\n",
+          d->out,
+          d->adjust,
+          tau);
+    }
   });
 }
 

@@ -199,10 +199,13 @@ void add_train_commands(CLI::App& app) {
     if (m.config.model.adjust != "none") {
       spdlog::info("logits: {}", m.model->adjust_description());
     }
-    if (!e->split.empty()) {
-      m.config.data.test_split = e->split;
-    }
-    auto test = train::open_test_split(m.config.data, m.config.data.test_split);
+    const std::string split =
+        e->split.empty() ? m.config.data.test_split : e->split;
+    // "val": the validation set as training made it (left out / held out),
+    // unless the data's test split is itself named val (iNaturalist).
+    auto test = split == "val" && m.config.data.test_split != "val"
+        ? train::open_validation_set(m.config.data)
+        : train::open_test_split(m.config.data, split);
     eval::EvalReport report;
     try {
       report = eval::evaluate_model(
@@ -217,7 +220,7 @@ void add_train_commands(CLI::App& app) {
     }
     std::filesystem::path out =
         e->out.empty() ? std::filesystem::path(e->checkpoint).parent_path() /
-                             ("eval_" + m.config.data.test_split)
+                             ("eval_" + split)
                        : std::filesystem::path(e->out);
     std::filesystem::create_directories(out);
     eval::write_metrics_json((out / "metrics.json").string(), report);
@@ -247,8 +250,11 @@ void add_train_commands(CLI::App& app) {
   em->add_option("--device", b->device, "cpu | cuda | auto");
   em->callback([b] {
     auto m = train::load_saved_model(b->checkpoint, b->device);
-    auto test = train::open_test_split(
-        m.config.data, b->split.empty() ? m.config.data.test_split : b->split);
+    const std::string split =
+        b->split.empty() ? m.config.data.test_split : b->split;
+    auto test = split == "val" && m.config.data.test_split != "val"
+        ? train::open_validation_set(m.config.data)
+        : train::open_test_split(m.config.data, split);
     eval::write_embeddings_csv(
         b->out, *m.model, *test, m.eval_recipe(),
         m.config.train.eval_batch_size);

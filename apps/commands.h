@@ -39,7 +39,7 @@ void add_compare_command(CLI::App& app);
 // `ltcl study` (apps/cmd_study.cpp).
 void add_study_command(CLI::App& app);
 
-// `ltcl predict`, `ltcl export` (apps/cmd_predict.cpp).
+// `ltcl predict`, `ltcl export`, `ltcl adjust` (apps/cmd_predict.cpp).
 void add_predict_commands(CLI::App& app);
 
 // --adjust / --adjust-tau / --tau-norm-bias of eval, predict and export: an

@@ -56,6 +56,19 @@ data::DatasetPtr first_per_class(data::DatasetPtr d, int64_t k) {
 
 }  // namespace
 
+data::DatasetPtr open_validation_set(const DataConfig& c) {
+  if (c.validation == "none") {
+    fail(
+        "this run has no validation set (data.validation none): evaluate "
+        "the test split");
+  }
+  auto d = open_data(c, c.test_split);
+  if (!d.val) {
+    fail("data.validation {}: no validation set was made", c.validation);
+  }
+  return d.val;
+}
+
 data::DatasetPtr open_test_split(
     const DataConfig& c,
     const std::string& split) {

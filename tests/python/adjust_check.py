@@ -14,7 +14,11 @@ wherever a model is used. On a long-tailed 3-class folder of PNGs:
    --adjust-tau 0.5` equals features . (W / ||W||^0.5)^T computed in
    PyTorch from the exported model's features and classifier weight, and
    the model exported with the same options computes the same;
-4. a bad --adjust is refused naming the option.
+4. `ltcl adjust` chooses tau on the validation set: each value of its
+   sweep equals `ltcl eval --split val` with that tau, its checkpoint
+   evaluates as the override does, and without a validation set it refuses
+   (tau is never chosen on the test set);
+5. a bad --adjust is refused naming the option.
 
   /usr/bin/python3 tests/python/adjust_check.py --ltcl build/ltcl --work DIR
 Exit 0: pass; 1: a check failed; 77: skipped (no torch / numpy here).
@@ -103,6 +107,15 @@ def main():
     if abs(ev["top1"] - report_top1) > 1e-9:
         failures.append("ltcl eval top-1 %.6f, training report %.6f" % (ev["top1"], report_top1))
 
+    # --split val evaluates the validation set training held out: the
+    # report's val block (the same checkpoint) says the same.
+    ev_v = json.loads(run([args.ltcl, "eval", "--checkpoint", ckpt, "--split", "val", "--json"])
+                      .stdout.strip().splitlines()[-1])
+    if (ev_v["samples"], ev_v["top1"]) != (metrics["val"]["samples"], metrics["val"]["top1"]):
+        failures.append("ltcl eval --split val: %d images, top-1 %.4f; the report's val: %d, %.4f"
+                        % (ev_v["samples"], ev_v["top1"], metrics["val"]["samples"],
+                           metrics["val"]["top1"]))
+
     # ltcl predict on the test images: its argmax gives the report's top-1.
     test = os.path.join(data, "test")
     paths, adjusted = predict(args.ltcl, ckpt, test, os.path.join(args.work, "p_la.json"))
@@ -168,6 +181,45 @@ def main():
         failures.append("tau_norm export: '%s', %.2e from predict"
                         % (m_tn.logit_adjust, worst_tn_export))
     print("tau_norm 0.5 vs reference %.1e, exported %.1e" % (worst_tn, worst_tn_export))
+
+    # ltcl adjust: tau chosen on the validation set, written into a new
+    # checkpoint that eval applies. Each sweep value equals ltcl eval on
+    # the validation split with that tau (a separate path through the code).
+    auto_ckpt = os.path.join(args.work, "tn_auto.pt")
+    sweep = json.loads(run([args.ltcl, "adjust", "--checkpoint", ckpt, "--adjust", "tau_norm",
+                            "--json", "--out", auto_ckpt]).stdout.strip().splitlines()[-1])
+    taus = [r["tau"] for r in sweep["sweep"]]
+    values = [r["mean_class"] for r in sweep["sweep"]]
+    if taus != [k / 10 for k in range(21)] or sweep["tau"] != taus[values.index(max(values))]:
+        failures.append("adjust sweep: taus %s, chosen %s for values %s" % (taus, sweep["tau"], values))
+    for k in sorted({values.index(max(values)), 10, 0}):
+        ev_val = json.loads(run([args.ltcl, "eval", "--checkpoint", ckpt, "--split", "val", "--json",
+                                 "--adjust", "tau_norm", "--adjust-tau", str(taus[k])])
+                            .stdout.strip().splitlines()[-1])
+        if abs(ev_val["mean_class"] - values[k]) > 1e-9:
+            failures.append("tau %g: sweep %.4f, ltcl eval --split val %.4f"
+                            % (taus[k], values[k], ev_val["mean_class"]))
+    ev_auto = json.loads(run([args.ltcl, "eval", "--checkpoint", auto_ckpt, "--json"])
+                         .stdout.strip().splitlines()[-1])
+    ev_same = json.loads(run([args.ltcl, "eval", "--checkpoint", ckpt, "--json", "--adjust",
+                              "tau_norm", "--adjust-tau", repr(sweep["tau"])])
+                         .stdout.strip().splitlines()[-1])
+    if ev_auto["calibration"]["nll"] != ev_same["calibration"]["nll"] or ev_auto["top1"] != ev_same["top1"]:
+        failures.append("the adjusted checkpoint evaluates to %.6f / %.6f, the override to %.6f / %.6f"
+                        % (ev_auto["top1"], ev_auto["calibration"]["nll"], ev_same["top1"],
+                           ev_same["calibration"]["nll"]))
+    print("tau_norm chosen on val: tau %g (mean per-class %.2f; tau 1: %.2f)"
+          % (sweep["tau"], max(values), values[10]))
+    # Without a validation set tau cannot be chosen (never on test).
+    out_nv = os.path.join(args.work, "run_noval")
+    run([args.ltcl, "train", "--config", os.path.join(REPO, "configs/folder/ce.yaml"),
+         "--out", out_nv, "--threads", "2", "--set", "data.root=" + data,
+         "data.validation=none", "train.select_on=test", "schedule.epochs=1",
+         "schedule.warmup_epochs=0", "output.plots=false"])
+    nv = run([args.ltcl, "adjust", "--checkpoint", os.path.join(out_nv, "last.pt"), "--adjust",
+              "posthoc_la", "--out", os.path.join(args.work, "nv.pt")], ok=False)
+    if nv.returncode == 0 or "--adjust-tau" not in nv.stdout or "validation" not in nv.stdout:
+        failures.append("adjust without a validation set: exit %d, %r" % (nv.returncode, nv.stdout[-300:]))
 
     bad = run([args.ltcl, "eval", "--checkpoint", ckpt, "--adjust", "posthoc"], ok=False)
     if bad.returncode == 0 or "--adjust" not in bad.stdout:

@@ -30,6 +30,12 @@ DataSplits open_data(const DataConfig& config, const std::string& test_split);
 // error naming the key).
 DataSplits with_validation(DataSplits given, const DataConfig& config);
 
+// The run's validation set as training made it (data.validation: left
+// out, held out or the data's own split, with data.seed): what `ltcl eval
+// --split val` and `ltcl adjust` evaluate. Opens the training data too.
+// Throws ltcl::Error when the config has none (data.validation none).
+data::DatasetPtr open_validation_set(const DataConfig& config);
+
 // One evaluation split alone (what `ltcl eval` needs).
 data::DatasetPtr open_test_split(
     const DataConfig& config,
