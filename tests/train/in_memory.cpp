@@ -30,57 +30,23 @@ namespace {
 namespace fs = std::filesystem;
 
 ltcl::train::DataSplits data() {
-  return {
-      ltcl::test::stripes({48, 16, 8}, 1),
-      ltcl::test::stripes({12, 12, 12}, 2)};
+  return ltcl::test::stripes_splits();
 }
 
 ltcl::train::Config tiny_config(
     const std::string& method,
     const fs::path& out,
     int epochs) {
-  auto c = ltcl::train::default_config(method);
-  c.data.dataset = "folder";  // normalisation 0.5 / 0.5
-  const int64_t views = ltcl::train::method_info(method).traits.views;
-  // Weak views only: the test is of the trainer, and SimCLR crops of a
-  // 16x16 stripe often cut the stripe away.
-  c.data.views.assign(static_cast<size_t>(views), "cifar_weak");
-  c.data.workers = 0;
-  c.model.arch = "resnet20";
-  c.model.proj_hidden = 16;
-  c.model.proj_dim = 8;
+  auto c = ltcl::test::stripes_config(method, out, epochs, /*warmup=*/1);
   if (method == "ldam_drw") {
     c.model.classifier = "cosine";
     c.model.cosine_scale = 1.0;
     c.loss.drw_epoch = 1;
   }
-  c.optim.lr = 0.05;
-  c.optim.batch_size = 12;
-  c.schedule.epochs = epochs;
-  c.schedule.warmup_epochs = 1;
-  c.train.threads = 1;
-  c.train.eval_every = 1;
-  c.output.dir = out.string();
-  c.output.plots = false;
   return c;
 }
 
-void expect_same_weights(
-    const ltcl::models::NetworkImpl& a,
-    const ltcl::models::NetworkImpl& b) {
-  auto pa = a.named_parameters();
-  auto pb = b.named_parameters();
-  ASSERT_EQ(pa.size(), pb.size());
-  for (const auto& kv : pa) {
-    EXPECT_TRUE(torch::equal(kv.value(), pb[kv.key()])) << kv.key();
-  }
-  auto ba = a.named_buffers();
-  auto bb = b.named_buffers();
-  ASSERT_EQ(ba.size(), bb.size());
-  for (const auto& kv : ba) {
-    EXPECT_TRUE(torch::equal(kv.value(), bb[kv.key()])) << kv.key();
-  }
-}
+using ltcl::test::expect_same_weights;
 
 class InMemoryTrainer : public ltcl::test::SeededTest,
                         public ::testing::WithParamInterface<std::string> {};

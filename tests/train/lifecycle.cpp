@@ -107,24 +107,7 @@ const bool kRegistered = [] {
 }();
 
 ltcl::train::Config config(const fs::path& out) {
-  auto c = ltcl::train::default_config("test_frozen_backbone");
-  c.data.dataset = "folder";  // normalisation 0.5 / 0.5
-  c.data.views = {"cifar_weak"};
-  c.data.workers = 0;
-  c.model.arch = "resnet20";
-  c.optim.lr = 0.05;
-  c.optim.batch_size = 12;
-  c.schedule.epochs = 3;
-  c.schedule.warmup_epochs = 0;
-  c.train.threads = 1;
-  c.train.eval_every = 1;  // an evaluation between every two epochs
-  c.output.dir = out.string();
-  c.output.plots = false;
-  return c;
-}
-
-ltcl::train::DataSplits data() {
-  return {ltcl::test::stripes({48, 16, 8}, 1), ltcl::test::stripes({12, 12, 12}, 2)};
+  return ltcl::test::stripes_config("test_frozen_backbone", out, 3, 0);
 }
 
 class MethodLifecycle : public ltcl::test::SeededTest {};
@@ -133,7 +116,7 @@ TEST_F(MethodLifecycle, HooksRunInOrderAndAFrozenBackboneStaysFrozen) {
   ASSERT_TRUE(kRegistered);
   seen() = Seen();
   ltcl::test::TempDir dir;
-  ltcl::train::Trainer trainer(config(dir / "run"), data());
+  ltcl::train::Trainer trainer(config(dir / "run"), ltcl::test::stripes_splits());
   auto r = trainer.run(false);
   ASSERT_FALSE(r.stopped);
   EXPECT_TRUE(seen().setup_had_model);
@@ -173,7 +156,7 @@ TEST_F(MethodLifecycle, AResumedEpochBeginsAtTheStepItContinues) {
   auto c = config(dir / "cut");
   ::setenv("LTCL_DEBUG_TERM_AT_STEP", "7", 1);  // 6 steps an epoch
   {
-    ltcl::train::Trainer first(c, data());
+    ltcl::train::Trainer first(c, ltcl::test::stripes_splits());
     EXPECT_TRUE(first.run(false).stopped);
   }
   ::unsetenv("LTCL_DEBUG_TERM_AT_STEP");
@@ -181,7 +164,7 @@ TEST_F(MethodLifecycle, AResumedEpochBeginsAtTheStepItContinues) {
       seen().epochs,
       (std::vector<std::string>{"begin 0@0", "end 0", "begin 1@0"}));
   seen().epochs.clear();
-  ltcl::train::Trainer second(c, data());
+  ltcl::train::Trainer second(c, ltcl::test::stripes_splits());
   EXPECT_FALSE(second.run(true).stopped);
   EXPECT_EQ(
       seen().epochs,

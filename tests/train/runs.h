@@ -17,6 +17,8 @@
 #include "ltcl/data/dataset.h"
 #include "ltcl/models/network.h"
 #include "ltcl/train/checkpoint.h"
+#include "ltcl/train/config.h"
+#include "ltcl/train/method.h"
 #include "ltcl/train/saved_model.h"
 #include "ltcl/train/trainer.h"
 #include "support.h"
@@ -170,6 +172,59 @@ inline data::DatasetPtr stripes(const std::vector<int>& per_class, int seed) {
   return std::make_shared<data::InMemoryDataset>(
       std::move(images), std::move(labels),
       std::vector<std::string>{"top", "middle", "bottom"});
+}
+
+// The in-process trainer tests' data: 48 / 16 / 8 stripes to train on, 12
+// of each class to test on.
+inline train::DataSplits stripes_splits() {
+  return {stripes({48, 16, 8}, 1), stripes({12, 12, 12}, 2)};
+}
+
+// Their config: `method` on stripes_splits() (weak views only, as many as
+// the method takes: SimCLR crops of a 16x16 stripe often cut it away),
+// ResNet-20 with a 16-8 projection head, batch 12 (6 steps an epoch), lr
+// 0.05, `warmup` warm-up epochs, an evaluation every epoch, 1 thread, no
+// workers, no plots, output in `out`.
+inline train::Config stripes_config(
+    const std::string& method,
+    const std::filesystem::path& out,
+    int epochs,
+    int warmup) {
+  auto c = train::default_config(method);
+  c.data.dataset = "folder";  // normalisation 0.5 / 0.5
+  const int64_t views = train::method_info(method).traits.views;
+  c.data.views.assign(static_cast<size_t>(views), "cifar_weak");
+  c.data.workers = 0;
+  c.model.arch = "resnet20";
+  c.model.proj_hidden = 16;
+  c.model.proj_dim = 8;
+  c.optim.lr = 0.05;
+  c.optim.batch_size = 12;
+  c.schedule.epochs = epochs;
+  c.schedule.warmup_epochs = warmup;
+  c.train.threads = 1;
+  c.train.eval_every = 1;
+  c.output.dir = out.string();
+  c.output.plots = false;
+  return c;
+}
+
+// Every parameter and buffer of `a` equal to `b`'s, bit for bit.
+inline void expect_same_weights(
+    const models::NetworkImpl& a,
+    const models::NetworkImpl& b) {
+  auto pa = a.named_parameters();
+  auto pb = b.named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (const auto& kv : pa) {
+    EXPECT_TRUE(torch::equal(kv.value(), pb[kv.key()])) << kv.key();
+  }
+  auto ba = a.named_buffers();
+  auto bb = b.named_buffers();
+  ASSERT_EQ(ba.size(), bb.size());
+  for (const auto& kv : ba) {
+    EXPECT_TRUE(torch::equal(kv.value(), bb[kv.key()])) << kv.key();
+  }
 }
 
 inline std::string train_cmd(

@@ -27,26 +27,11 @@ namespace {
 namespace fs = std::filesystem;
 
 ltcl::train::DataSplits data() {
-  return {
-      ltcl::test::stripes({48, 16, 8}, 1),
-      ltcl::test::stripes({12, 12, 12}, 2)};
+  return ltcl::test::stripes_splits();
 }
 
 ltcl::train::Config ce(const fs::path& out, int epochs) {
-  auto c = ltcl::train::default_config("ce");
-  c.data.dataset = "folder";  // normalisation 0.5 / 0.5
-  c.data.views = {"cifar_weak"};
-  c.data.workers = 0;
-  c.model.arch = "resnet20";
-  c.optim.lr = 0.05;
-  c.optim.batch_size = 12;
-  c.schedule.epochs = epochs;
-  c.schedule.warmup_epochs = 0;
-  c.train.threads = 1;
-  c.train.eval_every = 1;
-  c.output.dir = out.string();
-  c.output.plots = false;
-  return c;
+  return ltcl::test::stripes_config("ce", out, epochs, /*warmup=*/0);
 }
 
 // Stage 2: the stage-1 backbone frozen (BatchNorm statistics too), a
@@ -161,14 +146,7 @@ TEST_F(Stages, AStoppedStageTwoResumesBitIdentically) {
   ltcl::train::Trainer second(cut, data());
   auto b = second.run(true);
   EXPECT_EQ(a.global_step, b.global_step);
-  auto pa = straight.model()->named_parameters();
-  for (const auto& kv : second.model()->named_parameters()) {
-    EXPECT_TRUE(torch::equal(kv.value(), pa[kv.key()])) << kv.key();
-  }
-  auto ba = straight.model()->named_buffers();
-  for (const auto& kv : second.model()->named_buffers()) {
-    EXPECT_TRUE(torch::equal(kv.value(), ba[kv.key()])) << kv.key();
-  }
+  ltcl::test::expect_same_weights(*straight.model(), *second.model());
 }
 
 // Names and shapes are checked before any tensor is copied.
