@@ -79,8 +79,9 @@ void add_adjust_options(CLI::App* cmd, train::AdjustOverride& adjust) {
         "Evaluation-time logit transform in place of the checkpoint's "
         "model.adjust: posthoc_la (logits - log(pi^tau + 1e-12), pi the "
         "training class frequencies), tau_norm (classifier rows over "
-        "||w||^tau) or none")
-      ->check(CLI::IsMember({"none", "posthoc_la", "tau_norm"}));
+        "||w||^tau), ncm (a checkpoint written by ltcl adjust --adjust ncm) "
+        "or none")
+      ->check(CLI::IsMember({"none", "posthoc_la", "tau_norm", "ncm"}));
   cmd->add_option(
         "--adjust-tau",
         adjust.tau,
@@ -312,9 +313,13 @@ void add_predict_commands(CLI::App& app) {
       ->required();
   ad->add_option("--out", d->out, "The new checkpoint (a model, not a resume point)")
       ->required();
-  ad->add_option("--adjust", d->adjust, "posthoc_la | tau_norm")
+  ad->add_option(
+        "--adjust",
+        d->adjust,
+        "posthoc_la | tau_norm | ncm (nearest class mean: centroids of the "
+        "run's training images, no tau)")
       ->required()
-      ->check(CLI::IsMember({"posthoc_la", "tau_norm"}));
+      ->check(CLI::IsMember({"posthoc_la", "tau_norm", "ncm"}));
   ad->add_option(
       "--adjust-tau",
       d->tau,
@@ -333,6 +338,28 @@ void add_predict_commands(CLI::App& app) {
     j["checkpoint"] = d->checkpoint;
     j["adjust"] = d->adjust;
     j["tau_norm_bias"] = d->bias != 0;
+    if (d->adjust == "ncm") {
+      // The centroids come from the training images as the run used them.
+      train::AdjustOverride raw;
+      raw.adjust = "none";
+      auto m = train::load_saved_model(d->checkpoint, "cpu", raw);
+      auto data = train::open_data(m.config.data, m.config.data.test_split);
+      const int64_t images = train::write_ncm_checkpoint(
+          d->checkpoint, d->out, *data.train, m.eval_recipe(),
+          m.config.train.eval_batch_size);
+      j["centroids_from"] = fmt::format("train ({} images)", images);
+      j["out"] = d->out;
+      if (d->json) {
+        std::cout << j.dump() << "\n";
+      } else {
+        std::cout << fmt::format(
+            "wrote {}: ncm with the centroids of {} training images; ltcl "
+            "eval / predict / export of it apply it\n",
+            d->out,
+            images);
+      }
+      return;
+    }
     if (d->tau == "auto") {
       train::AdjustOverride raw;
       raw.adjust = "none";

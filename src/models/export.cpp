@@ -286,7 +286,20 @@ Generated generate(const NetworkImpl& net, const ExportOptions& o) {
 
   std::string logits;
   const auto& adjust = net.options.adjust();
-  if (adjust == "tau_norm") {
+  if (adjust == "ncm") {
+    // Network::adjusted_logits: -||normalise(f - mean) - c_k||^2.
+    if (!net.ncm_mean().defined()) {
+      fail("export - adjust 'ncm' without its centroids (Network::set_ncm)");
+    }
+    auto x = e.normalize(e.let(fmt::format(
+        "f - {}", e.ref("ncm_mean", net.ncm_mean(), true))));
+    auto c = e.ref("ncm_centroids", net.ncm_centroids(), true);
+    logits = e.let(fmt::format(
+        "-(torch.sum({0} * {0}, [1], True) - 2.0 * torch.mm({0}, {1}.t()) + "
+        "torch.sum({1} * {1}, [1]).unsqueeze(0))",
+        x,
+        c));
+  } else if (adjust == "tau_norm") {
     // Network::adjusted_logits: rows over ||w||^tau, the norm clamped.
     const auto& lin = *net.linear;
     auto w = e.let(e.ref("linear.weight", lin.weight, false));
@@ -323,7 +336,7 @@ Generated generate(const NetworkImpl& net, const ExportOptions& o) {
         "{} - {}",
         logits,
         e.ref("adjust_offset", net.adjust_offset(), true)));
-  } else if (adjust != "none" && adjust != "tau_norm") {
+  } else if (adjust != "none" && adjust != "tau_norm" && adjust != "ncm") {
     fail("export - logit transform '{}' has no TorchScript form", adjust);
   }
   e.ret(logits);

@@ -76,10 +76,11 @@ void NetworkImpl::reset() {
   }
 
   const auto& adjust = options.adjust();
-  if (adjust != "none" && adjust != "posthoc_la" && adjust != "tau_norm") {
+  if (adjust != "none" && adjust != "posthoc_la" && adjust != "tau_norm" &&
+      adjust != "ncm") {
     fail(
-        "Network - adjust must be 'none', 'posthoc_la' or 'tau_norm': {{got "
-        "'{}'}}",
+        "Network - adjust must be 'none', 'posthoc_la', 'tau_norm' or 'ncm': "
+        "{{got '{}'}}",
         adjust);
   }
   if (!std::isfinite(options.adjust_tau()) || options.adjust_tau() < 0) {
@@ -221,8 +222,52 @@ void NetworkImpl::set_class_counts(const std::vector<int64_t>& counts) {
   adjust_offset_ = torch::tensor(offset, torch::kFloat);
 }
 
+void NetworkImpl::set_ncm(
+    const torch::Tensor& mean,
+    const torch::Tensor& centroids) {
+  const int64_t D = feature_dim_;
+  const int64_t C = options.num_classes();
+  if (!mean.defined() || !centroids.defined() || mean.dim() != 1 ||
+      mean.size(0) != D || centroids.dim() != 2 || centroids.size(0) != C ||
+      centroids.size(1) != D) {
+    fail(
+        "Network::set_ncm - expected a mean [{}] and centroids [{}, {}]: "
+        "{{got [{}] and [{}]}}",
+        D,
+        C,
+        D,
+        mean.defined() ? fmt::format("{}", fmt::join(mean.sizes(), ", ")) : "",
+        centroids.defined()
+            ? fmt::format("{}", fmt::join(centroids.sizes(), ", "))
+            : "");
+  }
+  auto m = mean.detach().to(torch::kCPU, torch::kFloat).clone();
+  auto c = centroids.detach().to(torch::kCPU, torch::kFloat).clone();
+  if (!torch::isfinite(m).all().item<bool>() ||
+      !torch::isfinite(c).all().item<bool>()) {
+    fail("Network::set_ncm - the mean or centroids hold NaN or infinite values");
+  }
+  ncm_mean_ = m;
+  ncm_centroids_ = c;
+}
+
 torch::Tensor NetworkImpl::adjusted_logits(const torch::Tensor& features) {
   const auto& adjust = options.adjust();
+  if (adjust == "ncm") {
+    if (!ncm_mean_.defined()) {
+      fail(
+          "Network - adjust 'ncm' needs the class centroids of the training "
+          "features (ltcl adjust --adjust ncm computes them)");
+    }
+    const auto mean = ncm_mean_.to(features.device(), features.scalar_type());
+    const auto c =
+        ncm_centroids_.to(features.device(), features.scalar_type());
+    const auto x = torch::nn::functional::normalize(
+        features - mean, torch::nn::functional::NormalizeFuncOptions().dim(1));
+    // -||x - c_k||^2 = -(||x||^2 - 2 x . c_k + ||c_k||^2)
+    return -(x.pow(2).sum(1, /*keepdim=*/true) - 2 * x.mm(c.t()) +
+             c.pow(2).sum(1).unsqueeze(0));
+  }
   if (adjust == "tau_norm") {
     // The classifier's own dtype (float32 heads): w / ||w||^tau per row.
     const auto& w = linear->weight;
@@ -248,7 +293,7 @@ torch::Tensor NetworkImpl::adjusted_logits(const torch::Tensor& features) {
 
 std::string NetworkImpl::adjust_description() const {
   const auto& adjust = options.adjust();
-  if (adjust == "none") {
+  if (adjust == "none" || adjust == "ncm") {
     return adjust;
   }
   std::string s = fmt::format("{} (tau {}", adjust, options.adjust_tau());

@@ -131,4 +131,58 @@ void write_adjusted_checkpoint(
   save_checkpoint(out, *m.model, nullptr, state);
 }
 
+int64_t write_ncm_checkpoint(
+    const std::string& source,
+    const std::string& out,
+    const data::Dataset& train,
+    const augment::Recipe& recipe,
+    int64_t batch_size) {
+  AdjustOverride raw;
+  raw.adjust = "none";
+  auto m = load_saved_model(source, "cpu", raw);
+  const auto n = static_cast<int64_t>(train.size());
+  const int64_t C = m.model->options.num_classes();
+  if (n == 0) {
+    fail("adjust ncm - '{}': no training image to take centroids from", source);
+  }
+  const auto outs = eval::run_model(*m.model, train, recipe, batch_size, true);
+  auto f = torch::from_blob(
+               const_cast<float*>(outs.features.data()),
+               {n, outs.feature_dim},
+               torch::kFloat)
+               .to(torch::kDouble);
+  const auto mean = f.mean(0);
+  const auto x = torch::nn::functional::normalize(
+      f - mean, torch::nn::functional::NormalizeFuncOptions().dim(1));
+  std::vector<int64_t> labels(static_cast<size_t>(n));
+  std::vector<double> count(static_cast<size_t>(C), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    const auto y = train.label(static_cast<size_t>(i));
+    if (y < 0 || y >= C) {
+      fail("adjust ncm - '{}': label {} outside the model's {} classes", source, y, C);
+    }
+    labels[static_cast<size_t>(i)] = y;
+    count[static_cast<size_t>(y)] += 1;
+  }
+  for (int64_t k = 0; k < C; ++k) {
+    if (count[static_cast<size_t>(k)] == 0) {
+      fail(
+          "adjust ncm - '{}': class {} has no training image, so no "
+          "centroid",
+          source,
+          k);
+    }
+  }
+  auto centroids = torch::zeros({C, outs.feature_dim}, torch::kDouble)
+                       .index_add_(0, torch::tensor(labels, torch::kLong), x) /
+      torch::tensor(count, torch::kDouble).unsqueeze(1);
+  auto state = load_checkpoint(source, nullptr, nullptr);
+  m.config.model.adjust = "ncm";
+  state.config_yaml = to_yaml(m.config);
+  state.tensors["ncm_mean"] = mean.to(torch::kFloat).contiguous();
+  state.tensors["ncm_centroids"] = centroids.to(torch::kFloat).contiguous();
+  save_checkpoint(out, *m.model, nullptr, state);
+  return n;
+}
+
 }  // namespace ltcl::train

@@ -189,9 +189,9 @@ SavedModel load_saved_model(
   }
   if (!adjust.adjust.empty()) {
     if (adjust.adjust != "none" && adjust.adjust != "posthoc_la" &&
-        adjust.adjust != "tau_norm") {
+        adjust.adjust != "tau_norm" && adjust.adjust != "ncm") {
       fail(
-          "--adjust: expected none, posthoc_la or tau_norm: {{got '{}'}}",
+          "--adjust: expected none, posthoc_la, tau_norm or ncm: {{got '{}'}}",
           adjust.adjust);
     }
     m.config.model.adjust = adjust.adjust;
@@ -241,6 +241,18 @@ SavedModel load_saved_model(
           checkpoint,
           b.key());
     }
+  }
+  if (m.config.model.adjust == "ncm") {
+    auto mean = meta.tensors.find("ncm_mean");
+    auto centroids = meta.tensors.find("ncm_centroids");
+    if (mean == meta.tensors.end() || centroids == meta.tensors.end()) {
+      fail(
+          "--adjust ncm: '{}' holds no class centroids; compute them with "
+          "ltcl adjust --checkpoint {} --adjust ncm --out FILE",
+          checkpoint,
+          checkpoint);
+    }
+    net->set_ncm(mean->second, centroids->second);
   }
   net->eval();
   m.model = net;

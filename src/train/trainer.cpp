@@ -217,6 +217,12 @@ struct Trainer::State {
 
 // `c` is validated by the constructors, before any data is opened.
 void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
+  if (c.model.adjust == "ncm") {
+    fail(
+        "model.adjust ncm: its class centroids come from a trained model; "
+        "train with another model.adjust, then run ltcl adjust --checkpoint "
+        "RUN/best.pt --adjust ncm --out FILE");
+  }
   const int world = context.world_size();
   const int64_t accumulation = c.optim.accumulation_steps;
   if (c.optim.batch_size % (world * accumulation) != 0) {

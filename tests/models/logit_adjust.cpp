@@ -102,6 +102,31 @@ TEST_F(LogitAdjustTest, TauNormDividesTheRowsByTheirNormByHand) {
   expect_logits(zero->adjusted_logits(features_01(1, 1)), 7.0, 2.0);
 }
 
+TEST_F(LogitAdjustTest, NcmIsMinusTheSquaredDistanceToTheCentroidsByHand) {
+  auto net = two_class("ncm", 1.0, false, {1, 0, 0, 1}, {0.0f, 0.0f});
+  auto centroids = torch::zeros({2, 64});
+  centroids[0][0] = 1;
+  centroids[1][1] = 1;
+  // Mean 0: x^ = (3, 4) / 5 = (0.6, 0.8); distances^2 0.8 and 0.4.
+  net->set_ncm(torch::zeros({64}), centroids);
+  expect_logits(net->adjusted_logits(features_01(3, 4)), -0.8, -0.4);
+  // Mean (1, 0): x^ = (2, 4) / sqrt(20); 1.1055728 and 0.2111456.
+  auto mean = torch::zeros({64});
+  mean[0] = 1;
+  net->set_ncm(mean, centroids);
+  expect_logits(
+      net->adjusted_logits(features_01(3, 4)), -1.1055728090000843,
+      -0.2111456180001683);
+  EXPECT_EQ(net->adjust_description(), "ncm");
+  EXPECT_THROW(net->set_ncm(torch::zeros({63}), centroids), ltcl::Error);
+  EXPECT_THROW(net->set_ncm(mean, torch::zeros({3, 64})), ltcl::Error);
+  EXPECT_THROW(
+      net->set_ncm(mean, torch::full({2, 64}, std::nan(""))), ltcl::Error);
+  // No centroids: an evaluation is refused, not silently unadjusted.
+  auto bare = two_class("ncm", 1.0, false, {1, 0, 0, 1}, {0.0f, 0.0f});
+  EXPECT_THROW(bare->adjusted_logits(features_01(3, 4)), ltcl::Error);
+}
+
 // forward() applies the transform in eval mode only: the training loss
 // always sees the classifier's own logits.
 TEST_F(LogitAdjustTest, OnlyEvalModeForwardIsAdjusted) {
@@ -183,6 +208,7 @@ TEST_F(LogitAdjustTest, ExportedModelAppliesTheSameTransform) {
        {Case{"posthoc_la", 1.0, false, "posthoc_la (tau 1)"},
         Case{"tau_norm", 0.5, false, "tau_norm (tau 0.5, no bias)"},
         Case{"tau_norm", 1.0, true, "tau_norm (tau 1, bias kept)"},
+        Case{"ncm", 1.0, false, "ncm"},
         Case{"none", 1.0, false, "none"}}) {
     Network net(NetworkOptions()
                     .arch("resnet20")
@@ -193,6 +219,9 @@ TEST_F(LogitAdjustTest, ExportedModelAppliesTheSameTransform) {
                     .adjust_tau(c.tau)
                     .tau_norm_bias(c.bias));
     net->set_class_counts({100, 30, 9, 3});
+    if (c.adjust == "ncm") {
+      net->set_ncm(torch::randn({64}) * 0.1, torch::randn({4, 64}) * 0.2);
+    }
     {
       torch::NoGradGuard no_grad;
       net->linear->bias.uniform_(-1, 1);  // a bias that shows if dropped

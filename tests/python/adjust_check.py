@@ -216,10 +216,49 @@ def main():
          "--out", out_nv, "--threads", "2", "--set", "data.root=" + data,
          "data.validation=none", "train.select_on=test", "schedule.epochs=1",
          "schedule.warmup_epochs=0", "output.plots=false"])
-    nv = run([args.ltcl, "adjust", "--checkpoint", os.path.join(out_nv, "last.pt"), "--adjust",
+    nv_ckpt = os.path.join(out_nv, "last.pt")
+    nv = run([args.ltcl, "adjust", "--checkpoint", nv_ckpt, "--adjust",
               "posthoc_la", "--out", os.path.join(args.work, "nv.pt")], ok=False)
     if nv.returncode == 0 or "--adjust-tau" not in nv.stdout or "validation" not in nv.stdout:
         failures.append("adjust without a validation set: exit %d, %r" % (nv.returncode, nv.stdout[-300:]))
+
+    # NCM (that run trained on every train/ image): predict's logits equal
+    # -||x^ - c_k||^2 computed here from the exported model's features of
+    # the training and test images; the exported NCM model computes the same.
+    no_c = run([args.ltcl, "eval", "--checkpoint", nv_ckpt, "--adjust", "ncm"], ok=False)
+    if no_c.returncode == 0 or "ltcl adjust" not in no_c.stdout:
+        failures.append("ncm without centroids: exit %d, %r" % (no_c.returncode, no_c.stdout[-300:]))
+    ncm_ckpt = os.path.join(args.work, "ncm.pt")
+    run([args.ltcl, "adjust", "--checkpoint", nv_ckpt, "--adjust", "ncm", "--out", ncm_ckpt])
+    _, ncm_logits = predict(args.ltcl, ncm_ckpt, test, os.path.join(args.work, "p_ncm.json"))
+    raw_model = os.path.join(args.work, "nv_raw.ts")
+    run([args.ltcl, "export", "--checkpoint", nv_ckpt, "--out", raw_model])
+    m_raw = torch.jit.load(raw_model)
+    train_paths = sorted(
+        os.path.join(data, "train", n, f) for n in NAMES
+        for f in os.listdir(os.path.join(data, "train", n)))
+    train_y = torch.tensor([NAMES.index(os.path.basename(os.path.dirname(p))) for p in train_paths])
+    load = lambda ps: torch.cat([m_raw.preprocess(torch.from_numpy(read_png_rgb(p).copy())
+                                                  .unsqueeze(0)) for p in ps])
+    with torch.no_grad():
+        f_train = m_raw.features(load(train_paths)).double()
+        f_test = m_raw.features(x).double()
+    mu = f_train.mean(0)
+    unit = lambda f: (f - mu) / (f - mu).norm(dim=1, keepdim=True)
+    cent = torch.stack([unit(f_train)[train_y == k].mean(0) for k in range(3)])
+    want_ncm = -torch.cdist(unit(f_test), cent) ** 2
+    worst_ncm = (ncm_logits - want_ncm).abs().max().item()
+    model_ncm = os.path.join(args.work, "ncm.ts")
+    run([args.ltcl, "export", "--checkpoint", ncm_ckpt, "--out", model_ncm])
+    m_ncm = torch.jit.load(model_ncm)
+    with torch.no_grad():
+        worst_ncm_export = (m_ncm(x).double() - ncm_logits).abs().max().item()
+    if worst_ncm > 1e-4 or worst_ncm_export > 1e-4 or m_ncm.logit_adjust != "ncm":
+        failures.append("ncm: %.2e from the reference, exported %.2e ('%s')"
+                        % (worst_ncm, worst_ncm_export, m_ncm.logit_adjust))
+    print("ncm vs reference %.1e, exported %.1e; top-1 %.2f"
+          % (worst_ncm, worst_ncm_export,
+             100.0 * (ncm_logits.argmax(1) == labels).double().mean().item()))
 
     bad = run([args.ltcl, "eval", "--checkpoint", ckpt, "--adjust", "posthoc"], ok=False)
     if bad.returncode == 0 or "--adjust" not in bad.stdout:

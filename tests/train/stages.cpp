@@ -193,6 +193,11 @@ TEST_F(Stages, MismatchesAreRefusedAndNothingIsCopied) {
   auto c = crt(dir / "x", stage1);
   c.model.pretrained = "weights.pt";
   EXPECT_THROW(ltcl::train::Trainer(c, data()), ltcl::Error);
+  // NCM's centroids come from a trained model (ltcl adjust), not training.
+  auto ncm = ce(dir / "z", 1);
+  ncm.model.adjust = "ncm";
+  ltcl::test::expect_error(
+      [&] { ltcl::train::Trainer t(ncm, data()); }, {"ncm", "ltcl adjust"});
   // A frozen backbone with nothing to start from is refused too.
   auto random = crt(dir / "y", stage1);
   random.model.init_from.clear();

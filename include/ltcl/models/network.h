@@ -53,6 +53,9 @@ struct NetworkOptions {
   //   "tau_norm":   logit_c = f . w_c / ||w_c||^tau (+ b_c with
   //                 tau_norm_bias); the norm clamped at 1e-12; linear
   //                 classifier only
+  //   "ncm":        logit_k = -||x^ - c_k||^2, x^ = (f - mean) / ||f - mean||,
+  //                 c_k the mean x^ of class k's training images (set_ncm;
+  //                 computed by `ltcl adjust --adjust ncm`)
   //   "none"
   TORCH_ARG(std::string, adjust) = "none";
   TORCH_ARG(double, adjust_tau) = 1.0;
@@ -84,6 +87,16 @@ class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
   const torch::Tensor& adjust_offset() const {
     return adjust_offset_;
   }
+  // NCM's training-feature mean [feature_dim] and class centroids
+  // [C, feature_dim] (float32, CPU copies kept). Throws ltcl::Error on a
+  // shape that does not fit the network or a non-finite value.
+  void set_ncm(const torch::Tensor& mean, const torch::Tensor& centroids);
+  const torch::Tensor& ncm_mean() const {
+    return ncm_mean_;
+  }
+  const torch::Tensor& ncm_centroids() const {
+    return ncm_centroids_;
+  }
   // The eval-mode logits of `features` (what forward() returns in eval
   // mode): the classifier, then options.adjust.
   torch::Tensor adjusted_logits(const torch::Tensor& features);
@@ -104,6 +117,7 @@ class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
  private:
   int64_t feature_dim_ = 0;
   torch::Tensor adjust_offset_;
+  torch::Tensor ncm_mean_, ncm_centroids_;
 };
 TORCH_MODULE(Network);
 

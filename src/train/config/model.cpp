@@ -63,9 +63,11 @@ void add_model_keys(ConfigSchema& s) {
       "training logits are unchanged. posthoc_la: logits - log(pi^tau + "
       "1e-12), pi the training class frequencies (Menon et al.); tau_norm: "
       "logits = x . w_c / ||w_c||^tau (Kang et al.; linear classifier "
-      "only); none.",
+      "only); ncm: -||x^ - c_k||^2 to the class centroids of the centred, "
+      "normalised training features (set by ltcl adjust --adjust ncm on a "
+      "trained checkpoint, not for training); none.",
       {},
-      {"none", "posthoc_la", "tau_norm"}));
+      {"none", "posthoc_la", "tau_norm", "ncm"}));
   s.add(make_key<double>(
       "model.adjust_tau",
       LTCL_CONFIG_FIELD(double, model.adjust_tau),
