@@ -209,6 +209,80 @@ std::vector<int64_t> ClassWeightedSampler::generate(int64_t epoch) const {
 
 // ---------------------------------------------------------------------------
 
+ClassAwareSampler::ClassAwareSampler(
+    const std::vector<int64_t>& labels, int64_t per_class, SamplerOptions options)
+    : Sampler(static_cast<int64_t>(labels.size()), options),
+      per_class_(per_class) {
+  if (per_class_ < 1) {
+    fail("ClassAwareSampler - per_class must be >= 1: {{got {}}}", per_class_);
+  }
+  std::vector<std::vector<int64_t>> by_class;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const int64_t y = labels[i];
+    if (y < 0) {
+      fail("ClassAwareSampler - negative label: {{sample {}, got {}}}", i, y);
+    }
+    if (static_cast<size_t>(y) >= by_class.size()) {
+      by_class.resize(y + 1);
+    }
+    by_class[y].push_back(static_cast<int64_t>(i));
+  }
+  for (auto& m : by_class) {
+    if (!m.empty()) {
+      members_.push_back(std::move(m));
+    }
+  }
+}
+
+int64_t ClassAwareSampler::global_size() const {
+  return options_.num_samples > 0 ? options_.num_samples : dataset_size_;
+}
+
+namespace {
+
+void shuffle(std::vector<int64_t>& v, Rng& rng) {
+  for (size_t i = v.size(); i > 1; --i) {
+    std::swap(v[i - 1], v[rng.below(i)]);
+  }
+}
+
+}  // namespace
+
+std::vector<int64_t> ClassAwareSampler::generate(int64_t epoch) const {
+  Rng rng = epoch_rng(options_.seed, epoch);
+  const int64_t n = global_size();
+  std::vector<int64_t> out;
+  out.reserve(n);
+  // The class cycle and each class's cyclic list, with their positions.
+  std::vector<int64_t> order(members_.size());
+  for (size_t c = 0; c < order.size(); ++c) {
+    order[c] = static_cast<int64_t>(c);
+  }
+  size_t next_class = order.size();  // shuffle before the first turn
+  std::vector<std::vector<int64_t>> lists(members_.size());
+  std::vector<size_t> next(members_.size(), 0);
+  while (static_cast<int64_t>(out.size()) < n) {
+    if (next_class == order.size()) {
+      shuffle(order, rng);
+      next_class = 0;
+    }
+    const int64_t c = order[next_class++];
+    auto& list = lists[c];
+    for (int64_t k = 0; k < per_class_ && static_cast<int64_t>(out.size()) < n;
+         ++k) {
+      if (list.empty() || next[c] == list.size()) {
+        list = members_[c];
+        shuffle(list, rng);
+        next[c] = 0;
+      }
+      out.push_back(list[next[c]++]);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+
 PairedSampler::PairedSampler(
     const std::vector<int64_t>& labels, SamplerOptions options) {
   SamplerOptions a = options;
@@ -246,7 +320,7 @@ void PairedSampler::load_state(const std::vector<int64_t>& state) {
 
 const std::vector<std::string>& sampler_names() {
   static const std::vector<std::string> names = {
-      "random", "class_balanced", "sqrt"};
+      "random", "class_balanced", "sqrt", "class_aware"};
   return names;
 }
 
@@ -261,6 +335,9 @@ SamplerPtr make_sampler(
   }
   if (name == "sqrt") {
     return std::make_shared<ClassWeightedSampler>(data.labels(), 0.5, options);
+  }
+  if (name == "class_aware") {
+    return std::make_shared<ClassAwareSampler>(data.labels(), 4, options);
   }
   fail(
       "make_sampler - unknown sampler: {{got '{}'; valid: {}}}",

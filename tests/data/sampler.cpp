@@ -125,13 +125,84 @@ TEST(DataSampler, SquareRootFrequenciesWithinChiSquareBound) {
       13.82);
 }
 
+// Kang et al.'s class-aware sampler, checked from its definition: turns of
+// 4 consecutive draws of one class; every cycle of turns visits each
+// non-empty class once; within a class no image repeats before all of
+// its images were drawn; class frequencies uniform (chi-square).
+TEST(DataSampler, ClassAwareCyclesClassesAndTheirImages) {
+  // Classes {1000, 100, 10}, an empty class 3, and class 4 with 3 images.
+  auto labels = long_tail_labels();
+  for (int i = 0; i < 3; ++i) {
+    labels.push_back(4);
+  }
+  SamplerOptions o;
+  o.seed = 11;
+  o.num_samples = 4 * 4 * 500 + 2;  // 500 cycles and half a turn
+  ClassAwareSampler s(labels, 4, o);
+  EXPECT_EQ(s.name(), "class_aware");
+  const auto draws = drain(s, 333);
+  ASSERT_EQ(static_cast<int64_t>(draws.size()), o.num_samples);
+  std::vector<int64_t> per_class(5, 0);
+  std::map<int64_t, std::vector<int64_t>> of_class;  // draws in order
+  std::set<int64_t> cycle;
+  const size_t turns = draws.size() / 4;
+  for (size_t t = 0; t < turns; ++t) {
+    const int64_t c = labels[draws[4 * t]];
+    for (size_t k = 0; k < 4; ++k) {
+      ASSERT_EQ(labels[draws[4 * t + k]], c) << "turn " << t << " draw " << k;
+      ++per_class[c];
+      of_class[c].push_back(draws[4 * t + k]);
+    }
+    ASSERT_TRUE(cycle.insert(c).second) << "class " << c << " twice in a cycle";
+    if (cycle.size() == 4) {
+      cycle.clear();
+    }
+  }
+  EXPECT_EQ(per_class[3], 0);
+  for (int64_t c : {0, 1, 2, 4}) {
+    EXPECT_EQ(per_class[c], 4 * 500) << c;
+    const auto& seq = of_class[c];
+    const size_t n = c == 4 ? 3 : c == 0 ? 1000 : c == 1 ? 100 : 10;
+    for (size_t a = 0; a + n <= seq.size(); a += n) {
+      std::set<int64_t> pass(seq.begin() + a, seq.begin() + a + n);
+      ASSERT_EQ(pass.size(), n) << "class " << c << " repeats within a pass";
+    }
+  }
+  // 3 dof over the non-empty classes, 0.1 % critical value 16.27.
+  EXPECT_LT(
+      chi_square(
+          {per_class[0], per_class[1], per_class[2], per_class[4]},
+          {2000, 2000, 2000, 2000}),
+      16.27);
+  // A pure function of (seed, epoch); the passes are shuffled, so two
+  // epochs and two seeds differ.
+  s.set_epoch(0);
+  EXPECT_EQ(drain(s, 50), draws);
+  s.set_epoch(1);
+  EXPECT_NE(drain(s, 50), draws);
+  o.seed = 12;
+  ClassAwareSampler other(labels, 4, o);
+  EXPECT_NE(drain(other, 50), draws);
+  // Without num_samples an epoch is the dataset size.
+  ClassAwareSampler plain(labels, 4, {});
+  EXPECT_EQ(plain.size(), static_cast<int64_t>(labels.size()));
+  expect_error(
+      [&] { ClassAwareSampler(labels, 0, {}); }, {"per_class must be >= 1"});
+  expect_error(
+      [] { ClassAwareSampler({0, -1}, 4, {}); }, {"negative label"});
+}
+
 TEST(DataSampler, ResumeMidEpochGivesTheSameRemainder) {
-  for (const std::string kind : {"random", "class_balanced"}) {
+  for (const std::string kind : {"random", "class_balanced", "class_aware"}) {
     auto make = [&] {
       SamplerOptions o;
       o.seed = 9;
       if (kind == "random") {
         return SamplerPtr(std::make_shared<RandomSampler>(1110, o));
+      }
+      if (kind == "class_aware") {
+        return SamplerPtr(
+            std::make_shared<ClassAwareSampler>(long_tail_labels(), 4, o));
       }
       return SamplerPtr(
           std::make_shared<ClassWeightedSampler>(long_tail_labels(), 0.0, o));
@@ -244,7 +315,7 @@ TEST(DataSampler, BadOptionsRejected) {
         } tiny;
         make_sampler("balanced-ish", tiny);
       },
-      {"valid: random, class_balanced, sqrt"});
+      {"valid: random, class_balanced, sqrt, class_aware"});
 }
 
 }  // namespace

@@ -137,6 +137,40 @@ class ClassWeightedSampler : public Sampler {
   std::vector<double> cumulative_;
 };
 
+// The class-aware sampler of Kang et al.'s official cRT / LWS code
+// (METHODS.md section 8): the classes are visited in a shuffled order,
+// reshuffled each time every class has had its turn, and each turn takes
+// `per_class` consecutive draws (4 in the official code) from the class's
+// own list, which is shuffled too and reshuffled whenever it runs out. So
+// class frequencies are uniform to within one cycle and no image repeats
+// before its class's list is exhausted. An epoch is options.num_samples
+// draws (0: the dataset size, as ltcl's other class-weighted samplers; the
+// official code draws max class size x classes). Unlike the official
+// iterators, which carry their position from one epoch to the next, every
+// epoch starts fresh cycles from (seed, epoch), so a resumed run draws
+// exactly what it would have. Classes without samples are skipped.
+class ClassAwareSampler : public Sampler {
+ public:
+  ClassAwareSampler(
+      const std::vector<int64_t>& labels,
+      int64_t per_class = 4,
+      SamplerOptions options = {});
+  std::string name() const override {
+    return "class_aware";
+  }
+  int64_t per_class() const {
+    return per_class_;
+  }
+
+ protected:
+  int64_t global_size() const override;
+  std::vector<int64_t> generate(int64_t epoch) const override;
+
+ private:
+  int64_t per_class_;
+  std::vector<std::vector<int64_t>> members_;  // non-empty classes only
+};
+
 // Hybrid-SC's two streams: an instance-balanced sampler for the contrastive
 // branch and a class-balanced one for the classifier branch, advanced in
 // step (both draw the dataset size per epoch, so both give the same number
@@ -161,7 +195,7 @@ class PairedSampler {
   SamplerPtr balanced_;
 };
 
-// Names make_sampler knows: random, class_balanced, sqrt.
+// Names make_sampler knows: random, class_balanced, sqrt, class_aware.
 const std::vector<std::string>& sampler_names();
 // Builds a named sampler over `data` (labels read without decoding). Unknown
 // names throw ltcl::Error listing the valid ones.

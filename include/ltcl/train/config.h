@@ -61,7 +61,8 @@ struct DataConfig {
   // 224 for ImageNet-sized images); images of another size are resized and
   // centre-cropped to it first (augment/recipe.h).
   int64_t image_size = 0;
-  std::string sampler = "random";  // random | class_balanced | sqrt
+  // random | class_balanced | sqrt | class_aware (data::sampler_names())
+  std::string sampler = "random";
   bool cache = true;  // keep decoded images in memory
   int64_t workers = 2;  // loader threads
   // Decode the training images once onto train.device and augment each

@@ -5,6 +5,7 @@
 
 #include "ltcl/augment/recipe.h"
 #include "ltcl/data/kinds.h"
+#include "ltcl/data/sampler.h"
 #include "ltcl/train/config.h"
 #include "ltcl/util/printable.h"
 #include "sections.h"
@@ -196,9 +197,14 @@ void add_data_keys(ConfigSchema& s) {
   s.add(make_key<Str>(
       "data.sampler",
       LTCL_CONFIG_FIELD(Str, data.sampler),
-      "Training sampler (Hybrid adds its class-balanced branch itself).",
+      "Training sampler: random (instance-balanced), class_balanced (a "
+      "class uniformly, then one of its images), sqrt (class probability "
+      "~ sqrt(n_c)), class_aware (Kang et al.'s official cRT / LWS "
+      "sampler: classes in shuffled cycles, 4 consecutive images of each "
+      "from its own shuffled list). Hybrid adds its class-balanced branch "
+      "itself.",
       {},
-      {"random", "class_balanced", "sqrt"}));
+      data::sampler_names()));
   s.add(make_key<bool>(
       "data.cache",
       LTCL_CONFIG_FIELD(bool, data.cache),
