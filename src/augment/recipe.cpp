@@ -64,6 +64,7 @@ const std::vector<std::string>& recipe_names() {
       "cifar_autoaug_cutout",
       "cifar_weak_cutout",
       "simclr",
+      "imagenet_standard",
       "imagenet_randaug",
       "imagenet_autoaug",
       "eval"};
@@ -138,6 +139,13 @@ Recipe make_recipe(const std::string& name, const DatasetStats& stats) {
          random_horizontal_flip(0.5),
          random_apply(color_jitter(0.4, 0.4, 0.4, 0.1), 0.8),
          random_grayscale(0.2)});
+  } else if (name == "imagenet_standard") {
+    // Kang et al.'s ImageNet-LT training transform (classifier-balancing:
+    // stage 1 and the decoupled stage 2).
+    r.augment = compose(
+        {random_resized_crop(size, {0.08, 1.0}),
+         random_horizontal_flip(0.5),
+         color_jitter(0.4, 0.4, 0.4, 0.0)});
   } else if (name == "imagenet_randaug") {
     r.augment = compose(
         {random_resized_crop(size, {0.08, 1.0}),

@@ -326,6 +326,11 @@ Generated generate(const NetworkImpl& net, const ExportOptions& o) {
   } else {
     fail("export - the network has no classifier");
   }
+  if (net.class_scale.defined() && adjust != "ncm") {
+    // Network::classifier_logits: LWS's learned per-class scale.
+    logits = e.let(fmt::format(
+        "{} * {}", logits, e.ref("class_scale", net.class_scale, false)));
+  }
   if (adjust == "posthoc_la") {
     if (!net.adjust_offset().defined()) {
       fail(

@@ -88,6 +88,15 @@ void NetworkImpl::reset() {
         "Network - adjust_tau must be finite and >= 0: {{got {}}}",
         options.adjust_tau());
   }
+  if (adjust == "tau_norm" && options.class_scale()) {
+    fail(
+        "Network - adjust 'tau_norm' replaces the classifier's rows and "
+        "cannot keep LWS's class_scale");
+  }
+  if (options.class_scale()) {
+    class_scale = register_parameter(
+        "class_scale", torch::ones({options.num_classes()}));
+  }
   if (adjust == "tau_norm" && !linear) {
     fail(
         "Network - adjust 'tau_norm' needs the linear classifier: {{got "
@@ -176,8 +185,7 @@ NetworkOutput NetworkImpl::forward(const torch::Tensor& x) {
     out.features = out.features.to(at::kFloat);
   }
   if (is_training() || options.adjust() == "none") {
-    out.logits =
-        linear ? linear->forward(out.features) : cosine->forward(out.features);
+    out.logits = classifier_logits(out.features);
   } else {
     out.logits = adjusted_logits(out.features);
   }
@@ -189,6 +197,14 @@ NetworkOutput NetworkImpl::forward(const torch::Tensor& x) {
 
 torch::Tensor NetworkImpl::classifier_weight() const {
   return linear ? linear->weight : cosine->weight;
+}
+
+torch::Tensor NetworkImpl::classifier_logits(const torch::Tensor& features) {
+  auto logits = linear ? linear->forward(features) : cosine->forward(features);
+  if (class_scale.defined()) {
+    logits = logits * class_scale;
+  }
+  return logits;
 }
 
 void NetworkImpl::set_class_counts(const std::vector<int64_t>& counts) {
@@ -279,7 +295,7 @@ torch::Tensor NetworkImpl::adjusted_logits(const torch::Tensor& features) {
     }
     return torch::nn::functional::linear(features, scaled, bias);
   }
-  auto logits = linear ? linear->forward(features) : cosine->forward(features);
+  auto logits = classifier_logits(features);
   if (adjust == "posthoc_la") {
     if (!adjust_offset_.defined()) {
       fail(
@@ -316,6 +332,9 @@ void NetworkImpl::pretty_print(std::ostream& stream) const {
          << ", classifier=" << options.classifier()
          << ", proj=" << options.proj_hidden() << "/" << options.proj_dim()
          << ", prototype_head=" << options.prototype_head();
+  if (options.class_scale()) {
+    stream << ", class_scale=true";
+  }
   if (options.adjust() != "none") {
     stream << ", adjust=" << adjust_description();
   }

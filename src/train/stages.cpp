@@ -120,16 +120,22 @@ InitFromReport init_from_checkpoint(
   return r;
 }
 
-int64_t freeze_backbone(models::NetworkImpl& model) {
+int64_t freeze_parts(models::NetworkImpl& model, const std::string& parts) {
+  if (parts != "backbone" && parts != "backbone_classifier") {
+    fail(
+        "model.freeze: expected backbone or backbone_classifier: {{got "
+        "'{}'}}",
+        parts);
+  }
   int64_t n = 0;
   for (auto& kv : model.named_parameters()) {
-    if (kv.key().rfind("backbone.", 0) == 0) {
+    if (in_part(kv.key(), parts)) {
       kv.value().set_requires_grad(false);
       ++n;
     }
   }
   if (n == 0) {
-    fail("model.freeze backbone: the model has no backbone parameter");
+    fail("model.freeze {}: the model has no such parameter", parts);
   }
   return n;
 }

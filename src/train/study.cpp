@@ -147,9 +147,22 @@ std::vector<StudyRun> plan_study(const StudySpec& spec) {
       r.values = c;
       r.seed = seed;
       r.dir = spec.out / name / fmt::format("seed{}", seed);
-      r.overrides = spec.sets;
+      // "{seed}" in a value is this run's seed: a stage 2 over the seeds
+      // of a stage-1 study names model.init_from=S1/base/seed{seed}/best.pt.
+      auto with_seed = [seed](std::string text) {
+        const std::string mark = "{seed}";
+        const std::string value = std::to_string(seed);
+        for (size_t at = text.find(mark); at != std::string::npos;
+             at = text.find(mark, at + value.size())) {
+          text.replace(at, mark.size(), value);
+        }
+        return text;
+      };
+      for (const auto& s : spec.sets) {
+        r.overrides.push_back(with_seed(s));
+      }
       for (const auto& [k, v] : c) {
-        r.overrides.push_back(k + "=" + v);
+        r.overrides.push_back(with_seed(k + "=" + v));
       }
       r.overrides.push_back(fmt::format("train.seed={}", seed));
       r.overrides.push_back("output.dir=" + r.dir.string());

@@ -194,7 +194,7 @@ struct Trainer::State {
   // (Method::train_mode).
   void train_mode() {
     model->train();
-    if (config.model.freeze == "backbone" && config.model.freeze_bn) {
+    if (config.model.freeze != "none" && config.model.freeze_bn) {
       model->backbone.ptr()->eval();
     }
     method->train_mode(*model);
@@ -399,11 +399,12 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
         init_from.path,
         init_from.crc32);
   }
-  if (cfg.model.freeze == "backbone") {
-    const int64_t n = freeze_backbone(*model);
+  if (cfg.model.freeze != "none") {
+    const int64_t n = freeze_parts(*model, cfg.model.freeze);
     spdlog::info(
-        "model.freeze: {} backbone parameters frozen{}",
+        "model.freeze: {} {} parameters frozen{}",
         n,
+        cfg.model.freeze,
         cfg.model.freeze_bn
             ? ", their BatchNorm statistics too (backbone in eval mode)"
             : "; BatchNorm statistics follow the batches");

@@ -26,7 +26,8 @@ Network two_class(
     double tau,
     bool bias,
     std::vector<float> w,
-    std::vector<float> b) {
+    std::vector<float> b,
+    std::vector<float> scale = {}) {
   Network net(NetworkOptions()
                   .arch("resnet20")
                   .num_classes(2)
@@ -34,7 +35,8 @@ Network two_class(
                   .proj_dim(0)
                   .adjust(adjust)
                   .adjust_tau(tau)
-                  .tau_norm_bias(bias));
+                  .tau_norm_bias(bias)
+                  .class_scale(!scale.empty()));
   torch::NoGradGuard no_grad;
   net->linear->weight.zero_();
   net->linear->weight[0][0] = w[0];
@@ -43,6 +45,10 @@ Network two_class(
   net->linear->weight[1][1] = w[3];
   net->linear->bias[0] = b[0];
   net->linear->bias[1] = b[1];
+  if (!scale.empty()) {
+    net->class_scale[0] = scale[0];
+    net->class_scale[1] = scale[1];
+  }
   return net;
 }
 
@@ -81,6 +87,37 @@ TEST_F(LogitAdjustTest, PosthocLaSubtractsTheLogPriorByHand) {
   auto net0 = two_class("posthoc_la", 0.0, false, {2, 0, 0, 1}, {0.5f, -0.5f});
   net0->set_class_counts({30, 10});
   expect_logits(net0->adjusted_logits(features_01(1, 3)), 2.5, 2.5);
+}
+
+// LWS: logit_c = s_c * (w_c . f + b_c), the bias scaled too (the official
+// code), in training and evaluation; post-hoc LA applies on top.
+TEST_F(LogitAdjustTest, LwsScalesTheLogitsBiasIncludedByHand) {
+  // Raw logits 2 * 1 + 0.5 = 2.5 and 1 * 3 - 0.5 = 2.5; scales 0.5 and 2.
+  auto net =
+      two_class("none", 1.0, false, {2, 0, 0, 1}, {0.5f, -0.5f}, {0.5f, 2.0f});
+  ASSERT_TRUE(net->class_scale.defined());
+  EXPECT_TRUE(net->class_scale.requires_grad());
+  expect_logits(net->classifier_logits(features_01(1, 3)), 1.25, 5.0);
+  expect_logits(net->adjusted_logits(features_01(1, 3)), 1.25, 5.0);
+  // Starts at 1: an LWS stage 2 begins from the stage-1 logits.
+  Network fresh(NetworkOptions().arch("resnet20").num_classes(3).class_scale(
+      true));
+  EXPECT_TRUE(torch::equal(fresh->class_scale, torch::ones({3})));
+  auto la = two_class(
+      "posthoc_la", 1.0, false, {2, 0, 0, 1}, {0.5f, -0.5f}, {0.5f, 2.0f});
+  la->set_class_counts({30, 10});
+  expect_logits(la->adjusted_logits(features_01(1, 3)),
+                1.25 - std::log(0.75), 5.0 - std::log(0.25));
+  // The gradient reaches the scale: d(logit_c)/d(s_c) = w_c . f + b_c.
+  auto out = net->classifier_logits(features_01(1, 3));
+  out.sum().backward();
+  EXPECT_NEAR(net->class_scale.grad()[0].item<double>(), 2.5, 1e-6);
+  EXPECT_NEAR(net->class_scale.grad()[1].item<double>(), 2.5, 1e-6);
+  // tau_norm replaces the rows: with LWS it is refused.
+  EXPECT_THROW(
+      Network(NetworkOptions().arch("resnet20").adjust("tau_norm").class_scale(
+          true)),
+      ltcl::Error);
 }
 
 TEST_F(LogitAdjustTest, TauNormDividesTheRowsByTheirNormByHand) {
@@ -203,13 +240,17 @@ TEST_F(LogitAdjustTest, ExportedModelAppliesTheSameTransform) {
     double tau;
     bool bias;
     std::string description;
+    bool lws = false;
   };
   for (const Case& c :
        {Case{"posthoc_la", 1.0, false, "posthoc_la (tau 1)"},
         Case{"tau_norm", 0.5, false, "tau_norm (tau 0.5, no bias)"},
         Case{"tau_norm", 1.0, true, "tau_norm (tau 1, bias kept)"},
         Case{"ncm", 1.0, false, "ncm"},
-        Case{"none", 1.0, false, "none"}}) {
+        Case{"none", 1.0, false, "none"},
+        Case{"none", 1.0, false, "none", true},
+        Case{"posthoc_la", 0.5, false, "posthoc_la (tau 0.5)", true},
+        Case{"ncm", 1.0, false, "ncm", true}}) {
     Network net(NetworkOptions()
                     .arch("resnet20")
                     .num_classes(4)
@@ -217,8 +258,13 @@ TEST_F(LogitAdjustTest, ExportedModelAppliesTheSameTransform) {
                     .proj_dim(0)
                     .adjust(c.adjust)
                     .adjust_tau(c.tau)
-                    .tau_norm_bias(c.bias));
+                    .tau_norm_bias(c.bias)
+                    .class_scale(c.lws));
     net->set_class_counts({100, 30, 9, 3});
+    if (c.lws) {
+      torch::NoGradGuard no_grad;
+      net->class_scale.uniform_(0.2, 3.0);
+    }
     if (c.adjust == "ncm") {
       net->set_ncm(torch::randn({64}) * 0.1, torch::randn({4, 64}) * 0.2);
     }
@@ -243,7 +289,7 @@ TEST_F(LogitAdjustTest, ExportedModelAppliesTheSameTransform) {
     const auto mine = net->forward(x).logits;
     const auto theirs = m.forward({x}).toTensor();
     EXPECT_TRUE(torch::allclose(mine, theirs, 1e-5, 1e-5))
-        << c.adjust << ": max diff "
+        << c.adjust << (c.lws ? " + LWS" : "") << ": max diff "
         << (mine - theirs).abs().max().item<double>();
   }
 }

@@ -47,6 +47,20 @@ ltcl::train::Config crt(const fs::path& out, const fs::path& stage1) {
   return c;
 }
 
+// LWS: stage 1's backbone and classifier copied and frozen, only the
+// per-class scale trains, with the official class-aware sampler.
+ltcl::train::Config lws(const fs::path& out, const fs::path& stage1) {
+  auto c = ce(out, 4);
+  c.optim.lr = 0.5;
+  c.model.init_from = stage1.string();
+  c.model.init_from_parts = "backbone_classifier";
+  c.model.freeze = "backbone_classifier";
+  c.model.freeze_bn = true;
+  c.model.class_scale = true;
+  c.data.sampler = "class_aware";
+  return c;
+}
+
 // A CRC-32 written here (bitwise, the reflected 0xEDB88320 polynomial), not
 // the product's zlib call.
 uint32_t crc32_naive(const std::string& path) {
@@ -147,6 +161,62 @@ TEST_F(Stages, AStoppedStageTwoResumesBitIdentically) {
   auto b = second.run(true);
   EXPECT_EQ(a.global_step, b.global_step);
   ltcl::test::expect_same_weights(*straight.model(), *second.model());
+}
+
+TEST_F(Stages, LwsTrainsOnlyTheScaleAndResumesBitIdentically) {
+  ltcl::train::Trainer straight(lws(dir / "lws", stage1), data());
+  auto a = straight.run(false);
+  ASSERT_FALSE(a.stopped);
+  auto before = ltcl::train::load_saved_model(stage1.string(), "cpu");
+  auto p1 = before.model->named_parameters();
+  const auto& after = *straight.model();
+  int64_t frozen = 0;
+  for (const auto& kv : after.named_parameters()) {
+    if (kv.key() == "class_scale") {
+      EXPECT_TRUE(kv.value().requires_grad());
+      // Trained away from its initial 1 (the class-balanced stream
+      // re-weights the long-tailed classifier).
+      EXPECT_GT((kv.value() - 1).abs().max().item<double>(), 1e-4);
+      // Class-balanced batches lower the head class's scale below the
+      // tail's (class 0 has 43 training images, class 2 has 7).
+      EXPECT_LT(kv.value()[0].item<double>(), kv.value()[2].item<double>());
+      continue;
+    }
+    EXPECT_TRUE(torch::equal(kv.value(), p1[kv.key()])) << kv.key();
+    EXPECT_FALSE(kv.value().requires_grad()) << kv.key();
+    ++frozen;
+  }
+  EXPECT_GT(frozen, 40);
+  auto m = nlohmann::json::parse(
+      ltcl::test::read_all(dir / "lws" / "metrics.json"));
+  EXPECT_EQ(m["init_from"]["freeze"], "backbone_classifier");
+  EXPECT_GT(m["top1"].get<double>(), 50.0);  // chance is 1/3
+
+  // Stopped mid-stage and resumed: the same weights as straight through.
+  auto cut = lws(dir / "lws_cut", stage1);
+  ::setenv("LTCL_DEBUG_TERM_AT_STEP", "5", 1);
+  {
+    ltcl::train::Trainer first(cut, data());
+    EXPECT_TRUE(first.run(false).stopped);
+  }
+  ::unsetenv("LTCL_DEBUG_TERM_AT_STEP");
+  ltcl::train::Trainer second(cut, data());
+  auto b = second.run(true);
+  EXPECT_EQ(a.global_step, b.global_step);
+  ltcl::test::expect_same_weights(*straight.model(), *second.model());
+
+  // A saved LWS model loads with its scale (eval / predict / export).
+  auto saved = ltcl::train::load_saved_model(
+      (dir / "lws" / "last.pt").string(), "cpu");
+  ASSERT_TRUE(saved.model->class_scale.defined());
+  EXPECT_TRUE(torch::equal(saved.model->class_scale, after.class_scale));
+
+  // Freezing the classifier needs one to start from.
+  auto no_classifier = lws(dir / "lws_x", stage1);
+  no_classifier.model.init_from_parts = "backbone";
+  ltcl::test::expect_error(
+      [&] { ltcl::train::Trainer t(no_classifier, data()); },
+      {"model.freeze", "backbone_classifier"});
 }
 
 // Names and shapes are checked before any tensor is copied.

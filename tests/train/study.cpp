@@ -54,6 +54,27 @@ TEST(Study, PlanIsTheCartesianProductTimesSeeds) {
   EXPECT_EQ(ltcl::train::plan_study(spec)[0].cell, "base");
 }
 
+// A stage 2 over the seeds of a stage-1 study: "{seed}" in an override
+// (every occurrence, --set and --grid alike) is the run's seed.
+TEST(Study, SeedMarkNamesEachRunsStageOne) {
+  StudySpec spec;
+  spec.config = "crt.yaml";
+  spec.seeds = {2, 10};
+  spec.out = "/tmp/s2";
+  spec.sets = {"model.init_from=/tmp/s1/base/seed{seed}/best.pt",
+               "output.name=s{seed}-{seed}"};
+  spec.grid = {ltcl::train::parse_study_axis("data.root=d{seed}")};
+  auto runs = ltcl::train::plan_study(spec);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(
+      runs[1].overrides,
+      (std::vector<std::string>{
+          "model.init_from=/tmp/s1/base/seed10/best.pt",
+          "output.name=s10-10", "data.root=d10", "train.seed=10",
+          "output.dir=/tmp/s2/root=d{seed}/seed10"}));
+  EXPECT_EQ(runs[0].overrides[0], "model.init_from=/tmp/s1/base/seed2/best.pt");
+}
+
 TEST(Study, BadPlansAreNamedErrors) {
   StudySpec spec;
   spec.out = "/tmp/s";

@@ -60,6 +60,12 @@ struct NetworkOptions {
   TORCH_ARG(std::string, adjust) = "none";
   TORCH_ARG(double, adjust_tau) = 1.0;
   TORCH_ARG(bool, tau_norm_bias) = false;
+  // LWS (learnable weight scaling, Kang et al.; METHODS.md section 8): a
+  // parameter `class_scale` [C], initialised to 1, multiplies the
+  // classifier's logits, bias included as the official code:
+  // logit_c = s_c * (w_c . f + b_c). In training and evaluation alike (it
+  // is part of the classifier); not with adjust tau_norm.
+  TORCH_ARG(bool, class_scale) = false;
 };
 
 struct NetworkOutput {
@@ -77,6 +83,9 @@ class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
   torch::Tensor prototypes();
   // The classifier's weight rows [C, feature_dim].
   torch::Tensor classifier_weight() const;
+  // The classifier's logits of `features` (linear or cosine, times
+  // class_scale with LWS): what forward() returns in training mode.
+  torch::Tensor classifier_logits(const torch::Tensor& features);
   // The training images per class, for adjust "posthoc_la" (required
   // before an eval-mode forward there; the trainer and load_saved_model
   // call it). Throws ltcl::Error on a count < 0, an all-zero or a wrong-
@@ -113,6 +122,7 @@ class NetworkImpl : public torch::nn::Cloneable<NetworkImpl> {
   NormedLinear cosine{nullptr};       // classifier == "cosine"
   ProjectionHead head{nullptr};       // proj_dim > 0
   PrototypeHead head_fc{nullptr};     // prototype_head
+  torch::Tensor class_scale;          // [C], options.class_scale (LWS)
 
  private:
   int64_t feature_dim_ = 0;

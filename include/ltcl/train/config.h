@@ -98,10 +98,14 @@ struct ModelConfig {
   std::string adjust = "none";
   double adjust_tau = 1.0;
   bool tau_norm_bias = false;  // tau_norm keeps the bias (BagofTricks-LT)
+  // LWS: a learned per-class scale of the logits (NetworkOptions::
+  // class_scale), trained with freeze backbone_classifier.
+  bool class_scale = false;
   // Stages (train/stages.h): start from another ltcl run's checkpoint
   // (init_from_parts: backbone | backbone_classifier | all) and freeze the
-  // backbone (freeze: none | backbone; freeze_bn: its BatchNorm statistics
-  // too, the backbone then in eval mode while the rest trains).
+  // backbone (freeze: none | backbone | backbone_classifier; freeze_bn:
+  // the backbone's BatchNorm statistics too, the backbone then in eval mode
+  // while the rest trains).
   std::string init_from;
   std::string init_from_parts = "backbone";
   std::string freeze = "none";

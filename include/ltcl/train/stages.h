@@ -5,7 +5,7 @@
 // stage-1 backbone kept, a new classifier trained on it.
 //
 //   auto r = ltcl::train::init_from_checkpoint(*net, "s1/best.pt", "backbone");
-//   ltcl::train::freeze_backbone(*net);  // before the optimizer is built
+//   ltcl::train::freeze_parts(*net, "backbone");  // before the optimizer
 #include <cstdint>
 #include <string>
 
@@ -34,10 +34,12 @@ InitFromReport init_from_checkpoint(
     const std::string& path,
     const std::string& parts);
 
-// model.freeze backbone: requires_grad false on every backbone parameter
-// (the optimizer and the gradient reducer then leave them out, and
-// backward stops at the heads). Returns how many were frozen.
-int64_t freeze_backbone(models::NetworkImpl& model);
+// model.freeze: requires_grad false on every parameter of `parts`:
+// backbone, or backbone_classifier (the classifier's weight and bias too,
+// for LWS; not class_scale). The optimizer and the gradient reducer then
+// leave them out, and backward stops at what trains. Returns how many
+// were frozen; throws ltcl::Error on another name or when nothing matched.
+int64_t freeze_parts(models::NetworkImpl& model, const std::string& parts);
 
 // CRC-32 of a file's bytes; throws ltcl::Error naming an unreadable file.
 uint32_t file_crc32(const std::string& path);

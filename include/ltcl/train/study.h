@@ -10,7 +10,11 @@
 // ("margin_max=0.1", several joined by ","; "base" without a grid). A run
 // whose metrics.json names its selecting split is finished and skipped; one
 // with last.pt resumes from it (a killed study continues where it was);
-// any other starts afresh. At the end (and after every run) the tables are
+// any other starts afresh. "{seed}" in an override is replaced by the run's
+// seed, so a stage 2 runs over the seeds of a stage-1 study:
+//   ltcl study --config configs/cifar10_lt/crt.yaml --seeds 0,1,2 \
+//       --set 'model.init_from=runs/s1/base/seed{seed}/best.pt'
+// (its metrics.json records which stage-1 file each run started from). At the end (and after every run) the tables are
 // rewritten: <out>/study.md, study.csv and study.json.
 #include <cstdint>
 #include <filesystem>

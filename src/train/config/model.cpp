@@ -79,6 +79,13 @@ void add_model_keys(ConfigSchema& s) {
       LTCL_CONFIG_FIELD(bool, model.tau_norm_bias),
       "tau_norm keeps the classifier's bias (BagofTricks-LT's CIFAR "
       "figures); false drops it (the official classifier-balancing code)."));
+  s.add(make_key<bool>(
+      "model.class_scale",
+      LTCL_CONFIG_FIELD(bool, model.class_scale),
+      "LWS (Kang et al.): a learned per-class scale s_c (init 1) of the "
+      "classifier's logits, s_c * (w_c . f + b_c), in training and "
+      "evaluation; trained on a stage 1's backbone and classifier with "
+      "model.freeze backbone_classifier."));
   s.add(make_key<Str>(
       "model.init_from",
       LTCL_CONFIG_FIELD(Str, model.init_from),
@@ -98,14 +105,15 @@ void add_model_keys(ConfigSchema& s) {
       "model.freeze",
       LTCL_CONFIG_FIELD(Str, model.freeze),
       "backbone: the backbone's parameters get no gradient and stay out of "
-      "the optimizer (cRT, LWS: only the heads train; backward stops at "
-      "them); none.",
+      "the optimizer (cRT: only the heads train; backward stops at them); "
+      "backbone_classifier: the classifier's weight and bias too (LWS: only "
+      "model.class_scale and any head train); none.",
       {},
-      {"none", "backbone"}));
+      {"none", "backbone", "backbone_classifier"}));
   s.add(make_key<bool>(
       "model.freeze_bn",
       LTCL_CONFIG_FIELD(bool, model.freeze_bn),
-      "With model.freeze backbone: keep the backbone in eval mode, so its "
+      "With model.freeze: keep the backbone in eval mode, so its "
       "BatchNorm statistics do not move either (false: they follow the "
       "stage-2 batches, as the official cRT code)."));
   s.add_rule([](const Config& c, const ConfigReport& report) {
@@ -116,6 +124,23 @@ void add_model_keys(ConfigSchema& s) {
           "model.freeze backbone needs a trained backbone: set "
           "model.init_from (an ltcl checkpoint, e.g. a CE stage 1's "
           "best.pt) or model.pretrained");
+    }
+    if (c.model.freeze == "backbone_classifier" &&
+        (c.model.init_from.empty() ||
+         c.model.init_from_parts == "backbone")) {
+      report(
+          "model.freeze",
+          "model.freeze backbone_classifier needs a trained backbone and "
+          "classifier: set model.init_from (an ltcl checkpoint) with "
+          "model.init_from_parts backbone_classifier");
+    }
+  });
+  s.add_rule([](const Config& c, const ConfigReport& report) {
+    if (c.model.class_scale && c.model.adjust == "tau_norm") {
+      report(
+          "model.class_scale",
+          "model.class_scale (LWS) with model.adjust tau_norm: tau_norm "
+          "replaces the classifier's rows; choose one");
     }
   });
   s.add_rule([](const Config& c, const ConfigReport& report) {

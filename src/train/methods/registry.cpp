@@ -92,6 +92,7 @@ std::shared_ptr<models::NetworkImpl> build_network(
           .adjust(c.model.adjust)
           .adjust_tau(c.model.adjust_tau)
           .tau_norm_bias(c.model.tau_norm_bias)
+          .class_scale(c.model.class_scale)
           .proj_dim(info.traits.projection ? c.model.proj_dim : 0);
   method.configure(options);
   auto net = std::make_shared<models::NetworkImpl>(options);
