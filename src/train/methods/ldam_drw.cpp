@@ -72,6 +72,12 @@ void add_ldam_drw(std::vector<MethodInfo>& out) {
         "DRW effective-number beta, in [0, 1).",
         in_range(0, 1, true)));
   };
+  // LDAM takes cosine logits at scale 1 (it scales them itself), so a
+  // config that names only the method (default_config("ldam_drw")) is valid.
+  m.preset = [](Config& c) {
+    c.model.classifier = "cosine";
+    c.model.cosine_scale = 1.0;
+  };
   m.check = [](const Config& c, const ConfigReport& report) {
     if (c.loss.drw_epoch >= c.schedule.epochs) {
       report(
