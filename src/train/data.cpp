@@ -158,6 +158,24 @@ void check_classes(const DataSplits& d) {
 
 }  // namespace
 
+const data::DatasetPtr& DataSplits::at(const std::string& split) const {
+  const data::DatasetPtr* d = split == "train" ? &train
+      : split == "val"                         ? &val
+      : split == "test"                        ? &test
+                                               : nullptr;
+  if (d == nullptr) {
+    fail("no split '{}' (train, val, test)", split);
+  }
+  if (!*d) {
+    fail(
+        "no {} set{}",
+        split,
+        split == "val" ? " (data.validation none, or data given without one)"
+                       : "");
+  }
+  return *d;
+}
+
 DataSplits open_data(const DataConfig& c, const std::string& test_split) {
   const data::DatasetKind& kind = data::dataset_kind(c.dataset);
   auto base = data::open_dataset(spec_of(c, c.train_split));

@@ -36,9 +36,37 @@
 
 namespace ltcl::train::hooks {
 
+struct Run;
+
+// What hooks ask of the trainer that runs them (Trainer::State implements
+// it): saving the run's state and evaluating models on a split.
+class RunServices {
+ public:
+  virtual ~RunServices() = default;
+  // Records the position (epoch, step in epoch), sampler and RNG states and
+  // history into run.state, as save_last does, without writing.
+  virtual void capture_state(Run& run, int64_t epoch, int64_t step) = 0;
+  // Saves last.pt at (epoch, step in epoch) on rank 0; all ranks wait.
+  virtual void save_last(Run& run, int64_t epoch, int64_t step) = 0;
+  // Writes the model and run.state to a path (rank 0).
+  virtual void save_as(Run& run, const std::string& path) = 0;
+  // The current model on "val" or "test".
+  virtual eval::EvalReport evaluate(const std::string& split) = 0;
+  // A saved checkpoint on a split.
+  virtual eval::EvalReport evaluate_checkpoint(
+      const std::string& checkpoint,
+      const std::string& split) = 0;
+  // The same with every sample's features and projections kept (an empty
+  // checkpoint: the current model).
+  virtual eval::EmbeddedEval evaluate_embedded(
+      const std::string& checkpoint,
+      const std::string& split) = 0;
+};
+
 // The state of one run that hooks read and update.
 struct Run {
-  Run(const Config& c, const dist::Context& x) : config(c), ctx(x) {}
+  Run(const Config& c, const dist::Context& x, RunServices& s)
+      : config(c), ctx(x), services(s) {}
 
   const Config& config;
   const dist::Context& ctx;
@@ -52,25 +80,30 @@ struct Run {
   bool improved = false;  // this epoch's evaluation beat the best so far
   bool has_val = false;  // a validation set exists
   std::string val_source;  // how it was made (DataSplits::val_source)
-  // Records the position (epoch, step in epoch), sampler and RNG states and
-  // history into `state`, as save_last does, without writing.
-  std::function<void(int64_t epoch, int64_t step)> capture_state;
-  // Saves last.pt at (epoch, step in epoch) on rank 0; all ranks wait.
-  std::function<void(int64_t epoch, int64_t step)> save_last;
-  // Writes the model and `state` to a path (rank 0).
-  std::function<void(const std::string& path)> save_as;
-  // The current model on "val" or "test"; a saved checkpoint on a split.
-  std::function<eval::EvalReport(const std::string& split)> evaluate;
-  std::function<eval::EvalReport(
+  RunServices& services;
+  // RunServices for this run.
+  void capture_state(int64_t epoch, int64_t step) {
+    services.capture_state(*this, epoch, step);
+  }
+  void save_last(int64_t epoch, int64_t step) {
+    services.save_last(*this, epoch, step);
+  }
+  void save_as(const std::string& path) {
+    services.save_as(*this, path);
+  }
+  eval::EvalReport evaluate(const std::string& split) {
+    return services.evaluate(split);
+  }
+  eval::EvalReport evaluate_checkpoint(
       const std::string& checkpoint,
-      const std::string& split)>
-      evaluate_checkpoint;
-  // The same with every sample's features and projections kept (an empty
-  // checkpoint: the current model).
-  std::function<eval::EmbeddedEval(
+      const std::string& split) {
+    return services.evaluate_checkpoint(checkpoint, split);
+  }
+  eval::EmbeddedEval evaluate_embedded(
       const std::string& checkpoint,
-      const std::string& split)>
-      evaluate_embedded;
+      const std::string& split) {
+    return services.evaluate_embedded(checkpoint, split);
+  }
   std::vector<int64_t> class_counts;  // of the training set
   std::vector<std::string> class_names;
   // model.init_from: the file's CRC-32 (hex) and the tensors copied;

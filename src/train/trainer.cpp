@@ -116,7 +116,7 @@ struct PhaseClock {
   }
 };
 
-struct Trainer::State {
+struct Trainer::State : hooks::RunServices {
   Config config;
   dist::Context ctx;
   // Rank 0 holds output.dir for the whole run: a second run on the same
@@ -199,17 +199,24 @@ struct Trainer::State {
     }
     method->train_mode(*model);
   }
+  // hooks::RunServices (defined with begin()).
+  void capture_state(hooks::Run& run, int64_t epoch, int64_t step) override;
+  void save_last(hooks::Run& run, int64_t epoch, int64_t step) override;
+  void save_as(hooks::Run& run, const std::string& path) override;
+  eval::EvalReport evaluate_checkpoint(
+      const std::string& path,
+      const std::string& split) override;
+  eval::EmbeddedEval evaluate_embedded(
+      const std::string& path,
+      const std::string& split) override;
   // The current model on "test" or "val".
-  eval::EvalReport evaluate(const std::string& split) {
+  eval::EvalReport evaluate(const std::string& split) override {
     return evaluate_on(*model, split);
   }
   eval::EvalReport evaluate_on(
       models::NetworkImpl& net,
       const std::string& split) {
-    const data::DatasetPtr& d = split == "val" ? data.val : data.test;
-    if (!d) {
-      fail("Trainer - no {} set to evaluate", split);
-    }
+    const data::DatasetPtr& d = data.at(split);
     return eval::evaluate_model(
         net, *d, *eval_recipe, config.train.eval_batch_size, counts);
   }
@@ -684,7 +691,7 @@ BenchReport Trainer::bench(const BenchOptions& o) {
 
   if (o.evaluate && s.ctx.is_main()) {
     r.eval_split = c.train.select_on == "val" && s.data.val ? "val" : "test";
-    const auto& d = r.eval_split == "val" ? s.data.val : s.data.test;
+    const auto& d = s.data.at(r.eval_split);
     r.eval_images = static_cast<int64_t>(d->size());
     clock.sync();
     const auto e0 = std::chrono::steady_clock::now();
@@ -826,48 +833,6 @@ void Trainer::State::begin(hooks::Run& run, bool resume) {
   state.config_yaml = config_text;
   state.model_info = info.to_json();
 
-  // Rank 0 writes (atomically); the others wait for it on a barrier, so no
-  // rank runs ahead of a checkpoint that may fail.
-  run.capture_state = [this, &run](int64_t epoch, int64_t step_in_epoch) {
-    Checkpoint& st = run.state;
-    st.epoch = epoch;
-    st.step_in_epoch = step_in_epoch;
-    for (const auto& [name, v] :
-         to_global_state(stream->state(), ctx.world_size())) {
-      st.samplers[name] = v;
-    }
-    st.history_json = eval::history_to_json(run.history);
-    capture_rng(st);
-    if (scaler) {
-      st.tensors["loss_scaler"] = scaler->state();
-    }
-  };
-  run.save_last = [this, &run](int64_t epoch, int64_t step_in_epoch) {
-    run.capture_state(epoch, step_in_epoch);
-    if (run.main) {
-      save_checkpoint(run.last, *model, optimizer.get(), run.state);
-    }
-    ctx.barrier();
-  };
-  run.save_as = [this, &run](const std::string& path) {
-    save_checkpoint(path, *model, optimizer.get(), run.state);
-  };
-  run.evaluate = [this](const std::string& split) { return evaluate(split); };
-  run.evaluate_embedded = [this](
-                              const std::string& path,
-                              const std::string& split) {
-    const data::DatasetPtr& d = split == "val" ? data.val : data.test;
-    if (!d) {
-      fail("Trainer - no {} set to evaluate", split);
-    }
-    if (path.empty()) {
-      return eval::evaluate_with_embeddings(
-          *model, *d, *eval_recipe, config.train.eval_batch_size, counts);
-    }
-    auto saved = load_saved_model(path, device.str());
-    return eval::evaluate_with_embeddings(
-        *saved.model, *d, *eval_recipe, config.train.eval_batch_size, counts);
-  };
   run.class_counts = counts;
   if (!config.model.init_from.empty()) {
     run.init_from_crc32 = fmt::format("{:08x}", init_from.crc32);
@@ -876,12 +841,61 @@ void Trainer::State::begin(hooks::Run& run, bool resume) {
   run.class_names = data.train->class_names();
   run.has_val = data.val != nullptr;
   run.val_source = data.val_source;
-  run.evaluate_checkpoint = [this](
-                                const std::string& path,
-                                const std::string& split) {
-    auto saved = load_saved_model(path, device.str());
-    return evaluate_on(*saved.model, split);
-  };
+}
+
+// Rank 0 writes (atomically); the others wait for it on a barrier, so no
+// rank runs ahead of a checkpoint that may fail.
+void Trainer::State::capture_state(
+    hooks::Run& run,
+    int64_t epoch,
+    int64_t step_in_epoch) {
+  Checkpoint& st = run.state;
+  st.epoch = epoch;
+  st.step_in_epoch = step_in_epoch;
+  for (const auto& [name, v] :
+       to_global_state(stream->state(), ctx.world_size())) {
+    st.samplers[name] = v;
+  }
+  st.history_json = eval::history_to_json(run.history);
+  capture_rng(st);
+  if (scaler) {
+    st.tensors["loss_scaler"] = scaler->state();
+  }
+}
+
+void Trainer::State::save_last(
+    hooks::Run& run,
+    int64_t epoch,
+    int64_t step_in_epoch) {
+  capture_state(run, epoch, step_in_epoch);
+  if (run.main) {
+    save_checkpoint(run.last, *model, optimizer.get(), run.state);
+  }
+  ctx.barrier();
+}
+
+void Trainer::State::save_as(hooks::Run& run, const std::string& path) {
+  save_checkpoint(path, *model, optimizer.get(), run.state);
+}
+
+eval::EmbeddedEval Trainer::State::evaluate_embedded(
+    const std::string& path,
+    const std::string& split) {
+  const data::DatasetPtr& d = data.at(split);
+  if (path.empty()) {
+    return eval::evaluate_with_embeddings(
+        *model, *d, *eval_recipe, config.train.eval_batch_size, counts);
+  }
+  auto saved = load_saved_model(path, device.str());
+  return eval::evaluate_with_embeddings(
+      *saved.model, *d, *eval_recipe, config.train.eval_batch_size, counts);
+}
+
+eval::EvalReport Trainer::State::evaluate_checkpoint(
+    const std::string& path,
+    const std::string& split) {
+  auto saved = load_saved_model(path, device.str());
+  return evaluate_on(*saved.model, split);
 }
 
 // One epoch from `first_step`; false when a stop signal ended it (last.pt
@@ -1140,7 +1154,7 @@ void Trainer::State::diverged(
 TrainResult Trainer::run(bool resume) {
   State& s = *s_;
   const Config& c = s.config;
-  hooks::Run run{c, s.ctx};
+  hooks::Run run{c, s.ctx, s};
   run.main = s.ctx.is_main();
   run.out = c.output.dir;
   run.last = (run.out / kLastCheckpoint).string();

@@ -18,6 +18,11 @@ struct DataSplits {
   // disjoint from `train` and `test`; null with data.validation none.
   data::DatasetPtr val;
   std::string val_source;  // how `val` was made, for logs and metrics.json
+
+  // The split named "train", "val" or "test" (the one place a split's name
+  // maps to its dataset); throws ltcl::Error when it is unknown or absent
+  // (no validation set).
+  const data::DatasetPtr& at(const std::string& split) const;
 };
 
 // The three splits; throws ltcl::Error naming the file, folder or key at
