@@ -37,6 +37,8 @@ struct Seen {
   std::vector<bool> backbone_training;   // at each step
   std::vector<bool> classifier_training; // at each step
   std::map<std::string, torch::Tensor> frozen;  // the backbone at setup
+  double made_with_scale = 0;  // its own config keys, as the factory saw them
+  std::string made_with_note;
 };
 Seen& seen() {
   static Seen s;
@@ -99,7 +101,25 @@ const bool kRegistered = [] {
   ltcl::train::MethodInfo m;
   m.name = "test_frozen_backbone";
   m.summary = "tests/train/lifecycle.cpp: CE on a frozen backbone";
-  m.make = [](const ltcl::train::Config&) {
+  // Keys of its own (config_schema.h: method_number / method_text).
+  m.keys = [](ltcl::train::ConfigSchema& s) {
+    s.add(ltcl::train::make_key<double>(
+        "loss.test_frozen_scale",
+        ltcl::train::method_number("loss.test_frozen_scale", 1.5),
+        "A number of the test method.",
+        ltcl::train::positive()));
+    s.add(ltcl::train::make_key<std::string>(
+        "loss.test_frozen_note",
+        ltcl::train::method_text("loss.test_frozen_note", "plain"),
+        "A choice of the test method.",
+        {},
+        {"plain", "fancy"}));
+  };
+  m.make = [](const ltcl::train::Config& c) {
+    seen().made_with_scale =
+        ltcl::train::method_number_value(c, "loss.test_frozen_scale");
+    seen().made_with_note =
+        ltcl::train::method_text_value(c, "loss.test_frozen_note");
     return std::make_unique<FrozenBackbone>();
   };
   ltcl::train::register_method(m);
@@ -169,6 +189,69 @@ TEST_F(MethodLifecycle, AResumedEpochBeginsAtTheStepItContinues) {
   EXPECT_EQ(
       seen().epochs,
       (std::vector<std::string>{"begin 1@1", "end 1", "begin 2@0", "end 2"}));
+}
+
+// A method registered outside ltcl declares YAML keys of its own: read from
+// files and --set, defaulted, checked, written back by to_yaml (and only
+// for that method), refused for another method, seen by its factory.
+TEST(MethodKeys, AnOutsideMethodHasItsOwnYamlKeys) {
+  ASSERT_TRUE(kRegistered);
+  using ltcl::train::parse_config;
+  auto c = parse_config(
+      "loss: {method: test_frozen_backbone, test_frozen_scale: 2.5}\n", "m.yaml");
+  EXPECT_DOUBLE_EQ(c.loss.extra_numbers.at("loss.test_frozen_scale"), 2.5);
+  const std::string yaml = ltcl::train::to_yaml(c);
+  EXPECT_NE(yaml.find("test_frozen_scale: 2.5"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("test_frozen_note: plain"), std::string::npos) << yaml;
+  auto again = parse_config(yaml, "again.yaml");
+  EXPECT_EQ(ltcl::train::to_yaml(again), yaml);
+  // The defaults, and --set.
+  auto d = ltcl::train::default_config("test_frozen_backbone");
+  ltcl::train::validate(d);
+  auto defaults = parse_config(ltcl::train::to_yaml(d), "d.yaml");
+  EXPECT_DOUBLE_EQ(
+      defaults.loss.extra_numbers.at("loss.test_frozen_scale"), 1.5);
+  EXPECT_EQ(defaults.loss.extra_texts.at("loss.test_frozen_note"), "plain");
+  // The factory sees the values.
+  seen() = Seen();
+  c.loss.extra_texts["loss.test_frozen_note"] = "fancy";
+  ltcl::train::make_method(c);
+  EXPECT_DOUBLE_EQ(seen().made_with_scale, 2.5);
+  EXPECT_EQ(seen().made_with_note, "fancy");
+  // Checked and named; absent from, and refused for, another method.
+  ltcl::test::expect_error(
+      [] {
+        parse_config(
+            "loss: {method: test_frozen_backbone, test_frozen_scale: -1}\n",
+            "bad.yaml");
+      },
+      {"bad.yaml line 1", "loss.test_frozen_scale", "must be > 0"});
+  ltcl::test::expect_error(
+      [] {
+        parse_config(
+            "loss: {method: test_frozen_backbone, test_frozen_note: odd}\n",
+            "bad.yaml");
+      },
+      {"loss.test_frozen_note", "odd"});
+  EXPECT_EQ(
+      ltcl::train::to_yaml(ltcl::train::default_config("ce"))
+          .find("test_frozen"),
+      std::string::npos);
+  ltcl::test::expect_error(
+      [] { parse_config("loss: {method: ce, test_frozen_scale: 2}\n", "ce.yaml"); },
+      {"loss.test_frozen_scale has no effect with loss.method 'ce'"});
+  ltcl::test::expect_error(
+      [] { ltcl::train::method_number("test_frozen_scale", 1); },
+      {"loss.<something>"});
+  // A config built in code that never saw the keys gets the fallbacks.
+  ltcl::train::Config bare;
+  EXPECT_DOUBLE_EQ(
+      ltcl::train::method_number_value(bare, "loss.test_frozen_scale"), 1.5);
+  EXPECT_EQ(
+      ltcl::train::method_text_value(bare, "loss.test_frozen_note"), "plain");
+  ltcl::test::expect_error(
+      [&] { ltcl::train::method_number_value(bare, "loss.nosuch"); },
+      {"loss.nosuch"});
 }
 
 // The guard alone: eval mode inside, each module's own mode after, also

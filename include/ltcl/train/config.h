@@ -22,6 +22,7 @@
 // (so every key set by a file or --set wins over them); default_config(m)
 // gives the same starting point to configs built in code.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -142,6 +143,12 @@ struct LossConfig {
   double rescom_weight = 0.5;
   double rescom_cb_beta = 0.999999;
   losses::PSCLossOptions psc;  // Hybrid-PSC
+  // The parameters of methods registered outside ltcl (method.h), by key
+  // name ("loss.my_eps"): their MethodInfo::keys declare them with
+  // method_number / method_text (config_schema.h), so they are read from
+  // YAML and --set, checked, listed and written like ltcl's own keys.
+  std::map<std::string, double> extra_numbers;
+  std::map<std::string, std::string> extra_texts;
 };
 
 struct OptimConfig {

@@ -53,6 +53,21 @@ struct ConfigKey {
   std::function<std::string(const Config&)> text;  // the value as YAML
 };
 
+// The Field of a number / a text key of a method registered outside ltcl:
+// the value lives in Config::loss.extra_numbers / extra_texts under `name`
+// (which must start with "loss."), `fallback` until set. E.g. in the
+// method's MethodInfo::keys:
+//   s.add(make_key<double>("loss.my_eps", method_number("loss.my_eps", 0.1),
+//                          "Label smoothing.", in_range(0, 1, true)));
+// and in its factory: method_number_value(c, "loss.my_eps").
+Field<double> method_number(const std::string& name, double fallback);
+Field<std::string> method_text(const std::string& name, std::string fallback);
+// The value of such a key in `c`: the one set, else its fallback (also for
+// a Config built in code that never saw the key). Throws ltcl::Error when
+// no key of that name was declared.
+double method_number_value(const Config& c, const std::string& name);
+std::string method_text_value(const Config& c, const std::string& name);
+
 // A value of the wrong type or outside the choices.
 struct ConfigTypeError {
   std::string message;

@@ -441,6 +441,71 @@ void add_loss_keys(ConfigSchema& s) {
 
 }  // namespace config_sections
 
+namespace {
+
+void check_method_key_name(const std::string& name) {
+  if (name.rfind("loss.", 0) != 0 || name.size() <= 5) {
+    fail(
+        "a method's own key must be named loss.<something>: {{got '{}'}}",
+        name);
+  }
+}
+
+// The fallbacks of the declared method keys (declared while the schema is
+// built, before any config is read).
+std::map<std::string, double>& number_fallbacks() {
+  static std::map<std::string, double> m;
+  return m;
+}
+std::map<std::string, std::string>& text_fallbacks() {
+  static std::map<std::string, std::string> m;
+  return m;
+}
+
+}  // namespace
+
+Field<double> method_number(const std::string& name, double fallback) {
+  check_method_key_name(name);
+  number_fallbacks()[name] = fallback;
+  return [name, fallback](Config& c) -> double& {
+    return c.loss.extra_numbers.try_emplace(name, fallback).first->second;
+  };
+}
+
+Field<std::string> method_text(const std::string& name, std::string fallback) {
+  check_method_key_name(name);
+  text_fallbacks()[name] = fallback;
+  return [name, fallback](Config& c) -> std::string& {
+    return c.loss.extra_texts.try_emplace(name, fallback).first->second;
+  };
+}
+
+double method_number_value(const Config& c, const std::string& name) {
+  config_schema();  // declares the keys
+  if (auto it = c.loss.extra_numbers.find(name);
+      it != c.loss.extra_numbers.end()) {
+    return it->second;
+  }
+  auto it = number_fallbacks().find(name);
+  if (it == number_fallbacks().end()) {
+    fail("no method key '{}' (a number) is declared", name);
+  }
+  return it->second;
+}
+
+std::string method_text_value(const Config& c, const std::string& name) {
+  config_schema();
+  if (auto it = c.loss.extra_texts.find(name);
+      it != c.loss.extra_texts.end()) {
+    return it->second;
+  }
+  auto it = text_fallbacks().find(name);
+  if (it == text_fallbacks().end()) {
+    fail("no method key '{}' (a text) is declared", name);
+  }
+  return it->second;
+}
+
 const ConfigSchema& config_schema() {
   static const ConfigSchema schema = [] {
     namespace cs = config_sections;
