@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <fmt/ranges.h>
+
 #include <torch/torch.h>
 
 #include "ltcl/util/error.h"
@@ -69,6 +71,23 @@ std::unique_ptr<torch::optim::SGD> make_sgd(
     groups.emplace_back(no_decay, std::move(nd));
   }
   return std::make_unique<torch::optim::SGD>(std::move(groups), options);
+}
+
+const std::vector<std::string>& optimizer_names() {
+  static const std::vector<std::string> names = {"sgd"};
+  return names;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(
+    torch::nn::Module& model,
+    const OptimConfig& o) {
+  if (o.optimizer == "sgd") {
+    return make_sgd(model, o);
+  }
+  fail(
+      "make_optimizer - unknown optim.optimizer '{}' (known: {})",
+      o.optimizer,
+      fmt::join(optimizer_names(), ", "));
 }
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {

@@ -132,7 +132,7 @@ struct Trainer::State : hooks::RunServices {
   std::optional<augment::Recipe> eval_recipe;  // set by build()
   std::unique_ptr<Method> method;
   std::shared_ptr<models::NetworkImpl> model;
-  std::unique_ptr<torch::optim::SGD> optimizer;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
   // train.amp / train.channels_last of the forward pass; fp16's scaler.
   std::unique_ptr<Precision> precision;
   std::unique_ptr<LossScaler> scaler;
@@ -447,7 +447,7 @@ void Trainer::State::build(Config c, dist::Context context, DataSplits splits) {
         trained,
         dist::GradReducerOptions().bucket_cap_mb(cfg.dist.bucket_mb));
   }
-  optimizer = make_sgd(*model, cfg.optim);
+  optimizer = make_optimizer(*model, cfg.optim);
   method->setup(MethodSetup{cfg, counts, counts_t, device, ctx, model.get()});
 }
 

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "ltcl/util/error.h"
+#include "support.h"
 
 namespace {
 
@@ -90,6 +91,14 @@ TEST(Schedule, SgdGroupsAndDecay) {
   // Without the switch: one group, decay everywhere.
   o.no_decay_bn_bias = false;
   EXPECT_EQ(ltcl::train::make_sgd(*m, o)->param_groups().size(), 1u);
+  // The factory: optim.optimizer sgd is this SGD; another name is refused.
+  auto made = ltcl::train::make_optimizer(*m, o);
+  ASSERT_NE(dynamic_cast<torch::optim::SGD*>(made.get()), nullptr);
+  EXPECT_EQ(made->param_groups().size(), 1u);
+  o.optimizer = "adamw";
+  ltcl::test::expect_error(
+      [&] { ltcl::train::make_optimizer(*m, o); },
+      {"optim.optimizer 'adamw'", "known: sgd"});
 }
 
 }  // namespace

@@ -152,6 +152,7 @@ struct LossConfig {
 };
 
 struct OptimConfig {
+  std::string optimizer = "sgd";  // train::optimizer_names() (schedule.h)
   double lr = 0.1;
   double momentum = 0.9;
   bool nesterov = false;

@@ -42,6 +42,15 @@ std::unique_ptr<torch::optim::SGD> make_sgd(
     torch::nn::Module& model,
     const OptimConfig& optim);
 
+// The optimizers make_optimizer builds, by optim.optimizer: sgd (make_sgd). One
+// entry per optimizer; checkpoints (checkpoint.cpp) hold each one's state.
+const std::vector<std::string>& optimizer_names();
+// The optimizer optim.optimizer names over the model's trainable parameters;
+// throws ltcl::Error listing the names for another.
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(
+    torch::nn::Module& model,
+    const OptimConfig& optim);
+
 // Sets the lr of every parameter group.
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
 

@@ -1,10 +1,18 @@
 // The `optim:` section.
 #include "ltcl/train/config.h"
+#include "ltcl/train/schedule.h"
 #include "sections.h"
 
 namespace ltcl::train::config_sections {
 
 void add_optim_keys(ConfigSchema& s) {
+  s.add(make_key<std::string>(
+      "optim.optimizer",
+      LTCL_CONFIG_FIELD(std::string, optim.optimizer),
+      "Optimizer (train/schedule.h make_optimizer): sgd (momentum, "
+      "nesterov, weight decay as below).",
+      {},
+      optimizer_names()));
   s.add(make_key<double>(
       "optim.lr",
       LTCL_CONFIG_FIELD(double, optim.lr),
