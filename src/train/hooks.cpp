@@ -1,4 +1,4 @@
-#include "hooks.h"
+#include "ltcl/train/hooks.h"
 
 #include <cmath>
 #include <csignal>

@@ -32,7 +32,7 @@
 #include "ltcl/util/logging.h"
 #include "ltcl/util/run_lock.h"
 #include "ltcl/util/signals.h"
-#include "hooks.h"
+#include "ltcl/train/hooks.h"
 #include "nan_guard.h"
 
 namespace ltcl::train {
@@ -1169,6 +1169,7 @@ TrainResult Trainer::run(bool resume) {
   s.guard = std::make_unique<NanGuard>();
   s.resumed = resume;
   hooks::Hooks hooks = hooks::standard_hooks(c);
+  s.method->add_run_hooks(hooks);
   TrainResult result;
   result.out_dir = run.out.string();
   s.train_mode();

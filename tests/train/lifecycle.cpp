@@ -18,6 +18,7 @@
 #include "ltcl/models/network.h"
 #include "ltcl/pipeline/streams.h"
 #include "ltcl/train/config.h"
+#include "ltcl/train/hooks.h"
 #include "ltcl/train/method.h"
 #include "ltcl/train/trainer.h"
 #include "runs.h"
@@ -37,6 +38,10 @@ struct Seen {
   std::vector<bool> backbone_training;   // at each step
   std::vector<bool> classifier_training; // at each step
   std::map<std::string, torch::Tensor> frozen;  // the backbone at setup
+  // Its own run hook: the epochs recorded with an evaluation, and the
+  // test top-1 of the final report it saw at the end of the run.
+  std::vector<int64_t> hook_evaluated_epochs;
+  double hook_final_top1 = -1;
   double made_with_scale = 0;  // its own config keys, as the factory saw them
   std::string made_with_note;
 };
@@ -44,6 +49,20 @@ Seen& seen() {
   static Seen s;
   return s;
 }
+
+class RecordingHook : public ltcl::train::hooks::Hook {
+ public:
+  void epoch_recorded(
+      ltcl::train::hooks::Run& run,
+      const ltcl::eval::EpochRecord& record) override {
+    if (!record.accuracy.empty()) {
+      seen().hook_evaluated_epochs.push_back(record.epoch);
+    }
+  }
+  void run_end(ltcl::train::hooks::Run& run) override {
+    seen().hook_final_top1 = run.report.top1;
+  }
+};
 
 // A stage-2 style method: the backbone frozen (no gradients, eval mode),
 // the classifier trained with cross-entropy on view 0.
@@ -86,6 +105,10 @@ class FrozenBackbone : public ltcl::train::Method {
   }
   void epoch_end(const ltcl::train::EpochEnv& e) override {
     seen().epochs.push_back("end " + std::to_string(e.epoch));
+  }
+  void add_run_hooks(
+      std::vector<std::unique_ptr<ltcl::train::hooks::Hook>>& hooks) override {
+    hooks.push_back(std::make_unique<RecordingHook>());
   }
   ltcl::train::LossParts step(
       const ltcl::pipeline::StepBatch& batch,
@@ -168,6 +191,11 @@ TEST_F(MethodLifecycle, HooksRunInOrderAndAFrozenBackboneStaysFrozen) {
     EXPECT_TRUE(torch::equal(before, *now)) << name << " changed";
   }
   EXPECT_GT(model.named_parameters()["linear.weight"].abs().sum().item<double>(), 0);
+  // The method's own hook ran after the standard ones: every evaluated
+  // epoch recorded (eval_every 1), and at the end the final report.
+  EXPECT_EQ(seen().hook_evaluated_epochs, (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_DOUBLE_EQ(seen().hook_final_top1, r.report.top1);
+  EXPECT_GE(seen().hook_final_top1, 0.0);
 }
 
 TEST_F(MethodLifecycle, AResumedEpochBeginsAtTheStepItContinues) {

@@ -41,6 +41,9 @@ class Context;
 }
 
 namespace ltcl::train {
+namespace hooks {
+class Hook;
+}  // namespace hooks
 
 // Named loss parts of one step; "total" is backpropagated, every part is
 // logged (and checked for NaN / Inf) as its rank mean.
@@ -140,6 +143,10 @@ class Method {
   // in the model's buffers (attach()).
   virtual void epoch_begin(const EpochEnv& env) {}
   virtual void epoch_end(const EpochEnv& env) {}
+  // Run hooks of the method's own (train/hooks.h: at each step, epoch,
+  // evaluation and the end of the run, with the run's state and history),
+  // appended after the standard ones of `ltcl train`. Called once per run.
+  virtual void add_run_hooks(std::vector<std::unique_ptr<hooks::Hook>>& hooks) {}
   // The loss parts of one step.
   virtual LossParts step(
       const pipeline::StepBatch& batch,

@@ -17,8 +17,9 @@
 //                       best.pt: metrics.json naming the selecting split,
 //                       per-class / confusion CSVs, plots)
 //
-// Rank 0 alone evaluates and writes files; the other ranks run the same
-// hooks and wait for it on barriers.
+// A method's own hooks (Method::add_run_hooks) follow these. Rank 0 alone
+// evaluates and writes files; the other ranks run the same hooks and wait
+// for it on barriers.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
