@@ -477,7 +477,7 @@ TEST(Config, EveryRecipeIsValid) {
     ++checked;
   }
   EXPECT_GE(checked, 60);  // 12 methods x 5 datasets (+ quick runs)
-  EXPECT_EQ(methods.size(), 12u);
+  EXPECT_EQ(methods.size(), 13u);
 }
 
 TEST(Config, DistKeysPresetsAndRanges) {

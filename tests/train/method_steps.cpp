@@ -14,9 +14,11 @@
 #include "ltcl/losses/classification.h"
 #include "ltcl/losses/contrastive.h"
 #include "ltcl/losses/hybrid.h"
+#include "ltcl/losses/proco.h"
 #include "ltcl/losses/rescom.h"
 #include "ltcl/models/heads.h"
 #include "ltcl/models/network.h"
+#include "ltcl/models/vmf.h"
 #include "ltcl/pipeline/streams.h"
 #include "ltcl/train/config.h"
 #include "ltcl/train/method.h"
@@ -200,6 +202,51 @@ TEST_F(MethodSteps, LdamDrwSwitchesItsClassWeightsOnAtDrwEpoch) {
   EXPECT_GT(std::abs(plain - weighted), 1e-3);
   EXPECT_NEAR(value(h.step(b, 2), "total"), plain, 1e-6);  // epoch 2: off
   EXPECT_NEAR(value(h.step(b, 3), "total"), weighted, 1e-6);  // from 3: on
+}
+
+// ProCo: LA-CE(view 0 logits) + alpha * the mean of the two views' ProCo
+// losses, each view's embeddings first taken into the vMF estimator, in view
+// order, then its loss read against the updated estimate (a replay with its
+// own estimator gives the expected values); the epoch start resets it.
+TEST_F(MethodSteps, ProcoUpdatesTheEstimatorPerViewBeforeItsLoss) {
+  auto c = ltcl::train::default_config("proco");
+  c.loss.extra_numbers["loss.proco_alpha"] = 0.7;
+  c.train.seed = 5;
+  Harness h(c);
+  h.outputs(3 * kB);
+  ltcl::train::EpochEnv e;
+  e.epoch = 2;
+  e.steps = 10;
+  h.method->epoch_begin(e);
+  ltcl::models::VmfEstimator replay(kC, kD);
+  replay->start_epoch(5, 2);  // from the initial state, as the method's
+  const auto y = labels();
+  const auto counts = torch::tensor(kCounts, torch::kLong);
+  double con = 0;
+  for (int v = 1; v <= 2; ++v) {
+    auto z = h.embeddings.slice(0, v * kB, (v + 1) * kB);
+    replay->update(z, y);
+    con += ltcl::losses::proco_loss(
+               z, y, replay->mu(), replay->kappa(), counts, 0.1)
+               .item<double>();
+  }
+  con /= 2;
+  ltcl::pipeline::StepBatch b{batch_of(3, y), std::nullopt};
+  auto parts = h.step(b, 2);
+  EXPECT_EQ(h.forward_rows, 3 * kB);
+  const double cls = naive_ce(h.logits.slice(0, 0, kB), y, log_prior(1.0));
+  EXPECT_NEAR(value(parts, "la_ce"), cls, 1e-5);
+  EXPECT_NEAR(value(parts, "proco"), con, 1e-5);
+  EXPECT_NEAR(value(parts, "total"), cls + 0.7 * con, 1e-5);
+  // The model's estimator holds what the replay holds.
+  auto state = h.net->named_buffers();
+  EXPECT_TRUE(torch::allclose(state["proco_vmf.old_ave"], replay->old_ave));
+  EXPECT_TRUE(torch::allclose(state["proco_vmf.cur_amount"], replay->cur_amount));
+  // A resumed epoch (first step > 0) keeps the estimates.
+  e.first_step = 4;
+  h.method->epoch_begin(e);
+  EXPECT_TRUE(torch::allclose(h.net->named_buffers()["proco_vmf.cur_amount"],
+                              replay->cur_amount));
 }
 
 // alpha * LA-CE(view 0 logits) + beta * contrastive(view 1, view 2

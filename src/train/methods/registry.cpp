@@ -21,6 +21,7 @@ std::vector<MethodInfo>& registry() {
     rooms::add_contrastive_core(out);
     rooms::add_rescom(out);
     rooms::add_hybrid(out);
+    rooms::add_proco(out);
     return out;
   }();
   return r;

@@ -32,5 +32,6 @@ void add_ldam_drw(std::vector<MethodInfo>& out);
 void add_contrastive_core(std::vector<MethodInfo>& out);  // SupCon+LA .. BCL+RCL
 void add_rescom(std::vector<MethodInfo>& out);
 void add_hybrid(std::vector<MethodInfo>& out);  // Hybrid-SC, Hybrid-PSC
+void add_proco(std::vector<MethodInfo>& out);
 
 }  // namespace ltcl::train::rooms
