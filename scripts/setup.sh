@@ -27,7 +27,7 @@ pkgs=(cmake ninja-build g++ pkg-config
       dataset-fashion-mnist)
 if (( want_tests )); then
   pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev python3-torch python3-numpy
-         python3-pil)
+         python3-pil python3-scipy)
 fi
 if (( want_bench )); then
   pkgs+=(python3-torchvision python3-pil)

@@ -13,7 +13,9 @@
 
 #include "ltcl/losses/classification.h"
 #include "ltcl/losses/contrastive.h"
+#include "ltcl/losses/bessel.h"
 #include "ltcl/losses/hybrid.h"
+#include "ltcl/losses/proco.h"
 
 namespace {
 
@@ -98,6 +100,23 @@ torch::Tensor psc_loss(
       ltcl::losses::PSCLossOptions().temperature(temperature));
 }
 
+torch::Tensor proco_loss(
+    const torch::Tensor& z,
+    const torch::Tensor& labels,
+    const torch::Tensor& mu,
+    const torch::Tensor& kappa,
+    const torch::Tensor& class_counts,
+    double tau) {
+  return ltcl::losses::proco_loss(z, labels, mu, kappa, class_counts, tau);
+}
+
+std::tuple<torch::Tensor, torch::Tensor> log_bessel_i(
+    double nu,
+    const torch::Tensor& x) {
+  auto r = ltcl::losses::log_bessel_i(nu, x);
+  return {r.log_i, r.ratio};
+}
+
 }  // namespace
 
 TORCH_LIBRARY(ltcl, m) {
@@ -126,4 +145,9 @@ TORCH_LIBRARY(ltcl, m) {
       "psc_loss(Tensor features, Tensor labels, Tensor prototypes, "
       "float temperature=0.1) -> Tensor",
       &psc_loss);
+  m.def(
+      "proco_loss(Tensor z, Tensor labels, Tensor mu, Tensor kappa, "
+      "Tensor class_counts, float tau=0.1) -> Tensor",
+      &proco_loss);
+  m.def("log_bessel_i(float nu, Tensor x) -> (Tensor, Tensor)", &log_bessel_i);
 }
