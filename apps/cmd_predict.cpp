@@ -340,13 +340,8 @@ void add_predict_commands(CLI::App& app) {
     j["tau_norm_bias"] = d->bias != 0;
     if (d->adjust == "ncm") {
       // The centroids come from the training images as the run used them.
-      train::AdjustOverride raw;
-      raw.adjust = "none";
-      auto m = train::load_saved_model(d->checkpoint, "cpu", raw);
-      auto data = train::open_data(m.config.data, m.config.data.test_split);
-      const int64_t images = train::write_ncm_checkpoint(
-          d->checkpoint, d->out, *data.train, m.eval_recipe(),
-          m.config.train.eval_batch_size);
+      const int64_t images =
+          train::write_ncm_checkpoint(d->checkpoint, d->out, d->device);
       j["centroids_from"] = fmt::format("train ({} images)", images);
       j["out"] = d->out;
       if (d->json) {

@@ -8,6 +8,7 @@
 #include "ltcl/models/network.h"
 #include "ltcl/train/checkpoint.h"
 #include "ltcl/train/config.h"
+#include "ltcl/train/data.h"
 #include "ltcl/train/saved_model.h"
 #include "ltcl/util/error.h"
 
@@ -134,12 +135,14 @@ void write_adjusted_checkpoint(
 int64_t write_ncm_checkpoint(
     const std::string& source,
     const std::string& out,
-    const data::Dataset& train,
-    const augment::Recipe& recipe,
-    int64_t batch_size) {
+    const std::string& device) {
   AdjustOverride raw;
   raw.adjust = "none";
-  auto m = load_saved_model(source, "cpu", raw);
+  auto m = load_saved_model(source, device, raw);
+  const auto splits = open_data(m.config.data, m.config.data.test_split);
+  const data::Dataset& train = *splits.train;
+  const augment::Recipe recipe = m.eval_recipe();
+  const int64_t batch_size = m.config.train.eval_batch_size;
   const auto n = static_cast<int64_t>(train.size());
   const int64_t C = m.model->options.num_classes();
   if (n == 0) {
@@ -181,6 +184,7 @@ int64_t write_ncm_checkpoint(
   state.config_yaml = to_yaml(m.config);
   state.tensors["ncm_mean"] = mean.to(torch::kFloat).contiguous();
   state.tensors["ncm_centroids"] = centroids.to(torch::kFloat).contiguous();
+  m.model->to(torch::kCPU);
   save_checkpoint(out, *m.model, nullptr, state);
   return n;
 }

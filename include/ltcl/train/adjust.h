@@ -57,17 +57,16 @@ void write_adjusted_checkpoint(
     double tau,
     bool bias);
 
-// The same for NCM (METHODS.md section 8): one pass over `train` (the run's
-// training images, under `recipe`: the evaluation views) gives the mean
-// feature and each class's mean of the centred, L2-normalised features;
-// both are stored with the checkpoint (records tensor/ncm_mean,
-// tensor/ncm_centroids) and load_saved_model gives them to the model.
-// Returns the images used. Throws ltcl::Error when a class has no image.
+// The same for NCM (METHODS.md section 8): one pass over the run's training
+// images (opened from the checkpoint's config, as the run made them, under
+// its evaluation views, on `device`) gives the mean feature and each class's
+// mean of the centred, L2-normalised features; both are stored with the
+// checkpoint (records tensor/ncm_mean, tensor/ncm_centroids) and
+// load_saved_model gives them to the model. Returns the images used.
+// Throws ltcl::Error when a class has no image.
 int64_t write_ncm_checkpoint(
     const std::string& source,
     const std::string& out,
-    const data::Dataset& train,
-    const augment::Recipe& recipe,
-    int64_t batch_size);
+    const std::string& device = "cpu");
 
 }  // namespace ltcl::train
