@@ -81,7 +81,7 @@ void add_adjust_options(CLI::App* cmd, train::AdjustOverride& adjust) {
         "training class frequencies), tau_norm (classifier rows over "
         "||w||^tau), ncm (a checkpoint written by ltcl adjust --adjust ncm) "
         "or none")
-      ->check(CLI::IsMember({"none", "posthoc_la", "tau_norm", "ncm"}));
+      ->check(CLI::IsMember(models::adjust_names()));
   cmd->add_option(
         "--adjust-tau",
         adjust.tau,

@@ -2,15 +2,23 @@
 
 #include <ATen/autocast_mode.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <cmath>
+#include <algorithm>
 
 #include "ltcl/models/resnet.h"
 #include "ltcl/models/resnet_cifar.h"
 #include "ltcl/util/error.h"
 
 namespace ltcl::models {
+
+const std::vector<std::string>& adjust_names() {
+  static const std::vector<std::string> names = {
+      "none", "posthoc_la", "tau_norm", "ncm"};
+  return names;
+}
 
 NetworkImpl::NetworkImpl(const NetworkOptions& options_) : options(options_) {
   reset();
@@ -76,11 +84,11 @@ void NetworkImpl::reset() {
   }
 
   const auto& adjust = options.adjust();
-  if (adjust != "none" && adjust != "posthoc_la" && adjust != "tau_norm" &&
-      adjust != "ncm") {
+  const auto& names = adjust_names();
+  if (std::find(names.begin(), names.end(), adjust) == names.end()) {
     fail(
-        "Network - adjust must be 'none', 'posthoc_la', 'tau_norm' or 'ncm': "
-        "{{got '{}'}}",
+        "Network - adjust must be one of {}: {{got '{}'}}",
+        fmt::join(names, ", "),
         adjust);
   }
   if (!std::isfinite(options.adjust_tau()) || options.adjust_tau() < 0) {

@@ -1,9 +1,11 @@
 #include "ltcl/train/saved_model.h"
 
 #include <nlohmann/json.hpp>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <cmath>
+#include <algorithm>
 
 #include "ltcl/models/network.h"
 #include "ltcl/train/checkpoint.h"
@@ -188,10 +190,11 @@ SavedModel load_saved_model(
     m.info.stats = dataset_stats(m.config.data, *data.train);
   }
   if (!adjust.adjust.empty()) {
-    if (adjust.adjust != "none" && adjust.adjust != "posthoc_la" &&
-        adjust.adjust != "tau_norm" && adjust.adjust != "ncm") {
+    const auto& names = models::adjust_names();
+    if (std::find(names.begin(), names.end(), adjust.adjust) == names.end()) {
       fail(
-          "--adjust: expected none, posthoc_la, tau_norm or ncm: {{got '{}'}}",
+          "--adjust: expected one of {}: {{got '{}'}}",
+          fmt::join(names, ", "),
           adjust.adjust);
     }
     m.config.model.adjust = adjust.adjust;

@@ -68,6 +68,10 @@ struct NetworkOptions {
   TORCH_ARG(bool, class_scale) = false;
 };
 
+// The names NetworkOptions::adjust takes: none, posthoc_la, tau_norm, ncm
+// (the one list the config key, --adjust and the checks read).
+const std::vector<std::string>& adjust_names();
+
 struct NetworkOutput {
   torch::Tensor features;    // [N, feature_dim]
   torch::Tensor logits;      // [N, num_classes]

@@ -1,5 +1,6 @@
 // The `model:` section.
 #include "ltcl/train/config.h"
+#include "ltcl/models/network.h"
 #include "sections.h"
 
 namespace ltcl::train::config_sections {
@@ -67,7 +68,7 @@ void add_model_keys(ConfigSchema& s) {
       "normalised training features (set by ltcl adjust --adjust ncm on a "
       "trained checkpoint, not for training); none.",
       {},
-      {"none", "posthoc_la", "tau_norm", "ncm"}));
+      models::adjust_names()));
   s.add(make_key<double>(
       "model.adjust_tau",
       LTCL_CONFIG_FIELD(double, model.adjust_tau),
