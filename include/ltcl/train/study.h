@@ -14,8 +14,9 @@
 // seed, so a stage 2 runs over the seeds of a stage-1 study:
 //   ltcl study --config configs/cifar10_lt/crt.yaml --seeds 0,1,2 \
 //       --set 'model.init_from=runs/s1/base/seed{seed}/best.pt'
-// (its metrics.json records which stage-1 file each run started from). At the end (and after every run) the tables are
-// rewritten: <out>/study.md, study.csv and study.json.
+// (its metrics.json records which stage-1 file each run started from). At
+// the end (and after every run) the tables are rewritten: <out>/study.md,
+// study.csv and study.json.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
