@@ -363,6 +363,12 @@ class Reports : public Hook {
     head["selected_by"] = select_on;
     head["selection"] = selection_label(select_on);
     head["validation"] = run.has_val ? run.val_source : std::string("none");
+    head["run"] = {
+        {"precision", run.precision},
+        {"channels_last", run.channels_last},
+        {"device", run.device},
+        {"threads", run.threads},
+        {"processes", run.processes}};
     if (!c.model.init_from.empty()) {
       // A stage 2: which stage 1 it started from.
       head["init_from"] = {

@@ -841,6 +841,13 @@ void Trainer::State::begin(hooks::Run& run, bool resume) {
   run.class_names = data.train->class_names();
   run.has_val = data.val != nullptr;
   run.val_source = data.val_source;
+  run.precision = precision->amp() == "none"
+      ? std::string("float32")
+      : precision->amp() + " autocast (heads float32)";
+  run.channels_last = precision->channels_last();
+  run.device = device.str();
+  run.threads = torch::get_num_threads();
+  run.processes = ctx.world_size();
 }
 
 // Rank 0 writes (atomically); the others wait for it on a barrier, so no

@@ -145,6 +145,11 @@ TEST(InMemoryPrecision, AutoIsResolvedAndRecorded) {
   const std::string yaml = ltcl::test::read_all(dir / "bf16" / "config.yaml");
   EXPECT_NE(yaml.find("amp: bf16"), std::string::npos) << yaml;
   EXPECT_NE(yaml.find("channels_last: true"), std::string::npos) << yaml;
+  // metrics.json says which precision ran.
+  const auto m = nlohmann::json::parse(
+      ltcl::test::read_all(dir / "bf16" / "metrics.json"));
+  EXPECT_EQ(m["run"]["precision"], "bf16 autocast (heads float32)");
+  EXPECT_EQ(m["run"]["channels_last"], true);
   {
     auto default_cfg = cfg;
     default_cfg.train.amp = "none";

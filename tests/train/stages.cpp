@@ -126,6 +126,12 @@ TEST_F(Stages, FrozenBackboneStaysBitIdenticalAndTheClassifierTrains) {
   EXPECT_EQ(m["init_from"]["parts"], "backbone");
   EXPECT_EQ(m["init_from"]["tensors"].get<int64_t>(), compared);
   EXPECT_EQ(m["init_from"]["freeze"], "backbone");
+  // How it ran.
+  EXPECT_EQ(m["run"]["precision"], "float32");
+  EXPECT_EQ(m["run"]["channels_last"], false);
+  EXPECT_EQ(m["run"]["device"], "cpu");
+  EXPECT_GE(m["run"]["threads"].get<int64_t>(), 1);
+  EXPECT_EQ(m["run"]["processes"].get<int64_t>(), 1);
   // Above chance (1/3) on the balanced test set.
   EXPECT_GT(m["top1"].get<double>(), 50.0);
 }

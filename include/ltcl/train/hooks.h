@@ -111,6 +111,14 @@ struct Run {
   // empty / 0 without it.
   std::string init_from_crc32;
   int64_t init_from_tensors = 0;
+  // How the steps ran, for metrics.json "run": the precision (float32,
+  // bf16 or fp16 autocast, the heads in float32), channels-last, the device
+  // and the threads of each process.
+  std::string precision = "float32";
+  bool channels_last = false;
+  std::string device = "cpu";
+  int64_t threads = 0;
+  int64_t processes = 1;
 };
 
 struct StepInfo {
