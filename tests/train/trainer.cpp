@@ -202,6 +202,29 @@ TEST(Trainer, KillMidEpochThenResumeEqualsUninterrupted) {
   EXPECT_EQ(meta.step_in_epoch, 1);
 }
 
+// The same for a stage 2 (LWS on a CE stage 1: frozen backbone and
+// classifier, the class-aware sampler, the learned scale): killed with
+// SIGKILL mid-epoch, resumed, equal to the uninterrupted stage 2.
+TEST(Trainer, KillMidStageTwoThenResumeEqualsUninterrupted) {
+  ltcl::test::TempDir dir;
+  const fs::path mnist = ltcl::test::synthetic_mnist(dir.path());
+  auto cfg = tiny_config(dir, mnist, "  checkpoint_every: 3\n");
+  std::string out;
+  ASSERT_EQ(run_command(train_cmd(cfg, dir / "s1"), &out), 0) << out;
+  const fs::path s2 = dir / "lws.yaml";
+  std::ofstream(s2) << "base: tiny.yaml\n"
+                       "model:\n"
+                       "  init_from: " << (dir / "s1" / "last.pt").string() << "\n"
+                       "  init_from_parts: backbone_classifier\n"
+                       "  freeze: backbone_classifier\n"
+                       "  class_scale: true\n"
+                       "data:\n"
+                       "  sampler: class_aware\n";
+  auto meta = ltcl::test::expect_kill_resume_exact(dir.path(), s2, 11);
+  EXPECT_EQ(meta.global_step, 9);
+  EXPECT_EQ(meta.epoch, 1);
+}
+
 TEST(Trainer, SigtermWritesCheckpointAndExitsStopped) {
   ltcl::test::TempDir dir;
   const fs::path mnist = ltcl::test::synthetic_mnist(dir.path());
