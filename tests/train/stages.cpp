@@ -76,6 +76,23 @@ uint32_t crc32_naive(const std::string& path) {
   return ~c;
 }
 
+// `cut` stopped by SIGTERM at step 5 and resumed ends as `straight` did.
+void expect_stopped_resume_equal(
+    ltcl::train::Trainer& straight,
+    const ltcl::train::TrainResult& a,
+    const ltcl::train::Config& cut) {
+  ::setenv("LTCL_DEBUG_TERM_AT_STEP", "5", 1);
+  {
+    ltcl::train::Trainer first(cut, data());
+    EXPECT_TRUE(first.run(false).stopped);
+  }
+  ::unsetenv("LTCL_DEBUG_TERM_AT_STEP");
+  ltcl::train::Trainer second(cut, data());
+  auto b = second.run(true);
+  EXPECT_EQ(a.global_step, b.global_step);
+  ltcl::test::expect_same_weights(*straight.model(), *second.model());
+}
+
 class Stages : public ltcl::test::SeededTest {
  protected:
   void SetUp() override {
@@ -156,17 +173,7 @@ TEST_F(Stages, UnfrozenStatisticsMoveTheWeightsDoNot) {
 TEST_F(Stages, AStoppedStageTwoResumesBitIdentically) {
   ltcl::train::Trainer straight(crt(dir / "a", stage1), data());
   auto a = straight.run(false);
-  auto cut = crt(dir / "b", stage1);
-  ::setenv("LTCL_DEBUG_TERM_AT_STEP", "5", 1);
-  {
-    ltcl::train::Trainer first(cut, data());
-    EXPECT_TRUE(first.run(false).stopped);
-  }
-  ::unsetenv("LTCL_DEBUG_TERM_AT_STEP");
-  ltcl::train::Trainer second(cut, data());
-  auto b = second.run(true);
-  EXPECT_EQ(a.global_step, b.global_step);
-  ltcl::test::expect_same_weights(*straight.model(), *second.model());
+  expect_stopped_resume_equal(straight, a, crt(dir / "b", stage1));
 }
 
 TEST_F(Stages, LwsTrainsOnlyTheScaleAndResumesBitIdentically) {
@@ -199,17 +206,7 @@ TEST_F(Stages, LwsTrainsOnlyTheScaleAndResumesBitIdentically) {
   EXPECT_GT(m["top1"].get<double>(), 50.0);  // chance is 1/3
 
   // Stopped mid-stage and resumed: the same weights as straight through.
-  auto cut = lws(dir / "lws_cut", stage1);
-  ::setenv("LTCL_DEBUG_TERM_AT_STEP", "5", 1);
-  {
-    ltcl::train::Trainer first(cut, data());
-    EXPECT_TRUE(first.run(false).stopped);
-  }
-  ::unsetenv("LTCL_DEBUG_TERM_AT_STEP");
-  ltcl::train::Trainer second(cut, data());
-  auto b = second.run(true);
-  EXPECT_EQ(a.global_step, b.global_step);
-  ltcl::test::expect_same_weights(*straight.model(), *second.model());
+  expect_stopped_resume_equal(straight, a, lws(dir / "lws_cut", stage1));
 
   // A saved LWS model loads with its scale (eval / predict / export).
   auto saved = ltcl::train::load_saved_model(
