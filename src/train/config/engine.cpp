@@ -480,30 +480,34 @@ Field<std::string> method_text(const std::string& name, std::string fallback) {
   };
 }
 
-double method_number_value(const Config& c, const std::string& name) {
+namespace {
+
+// The value set in `values`, else the declared fallback.
+template <typename T>
+T method_value(
+    const std::map<std::string, T>& values,
+    const std::map<std::string, T>& fallbacks,
+    const std::string& name,
+    const char* what) {
   config_schema();  // declares the keys
-  if (auto it = c.loss.extra_numbers.find(name);
-      it != c.loss.extra_numbers.end()) {
+  if (auto it = values.find(name); it != values.end()) {
     return it->second;
   }
-  auto it = number_fallbacks().find(name);
-  if (it == number_fallbacks().end()) {
-    fail("no method key '{}' (a number) is declared", name);
+  auto it = fallbacks.find(name);
+  if (it == fallbacks.end()) {
+    fail("no method key '{}' ({}) is declared", name, what);
   }
   return it->second;
 }
 
+}  // namespace
+
+double method_number_value(const Config& c, const std::string& name) {
+  return method_value(c.loss.extra_numbers, number_fallbacks(), name, "a number");
+}
+
 std::string method_text_value(const Config& c, const std::string& name) {
-  config_schema();
-  if (auto it = c.loss.extra_texts.find(name);
-      it != c.loss.extra_texts.end()) {
-    return it->second;
-  }
-  auto it = text_fallbacks().find(name);
-  if (it == text_fallbacks().end()) {
-    fail("no method key '{}' (a text) is declared", name);
-  }
-  return it->second;
+  return method_value(c.loss.extra_texts, text_fallbacks(), name, "a text");
 }
 
 const ConfigSchema& config_schema() {
