@@ -64,6 +64,7 @@ const std::vector<std::string>& recipe_names() {
       "cifar_autoaug_cutout",
       "cifar_weak_cutout",
       "simclr",
+      "simclr_blur",
       "imagenet_standard",
       "imagenet_randaug",
       "imagenet_autoaug",
@@ -139,6 +140,16 @@ Recipe make_recipe(const std::string& name, const DatasetStats& stats) {
          random_horizontal_flip(0.5),
          random_apply(color_jitter(0.4, 0.4, 0.4, 0.1), 0.8),
          random_grayscale(0.2)});
+  } else if (name == "simclr_blur") {
+    // simclr + GaussianBlur(sigma 0.1 .. 2) with p 0.5 (MoCo v2; PaCo's
+    // second view), the kernel about a tenth of the side, odd, >= 3.
+    const int k = std::max(3, 2 * static_cast<int>(std::lround(size * 0.05)) + 1);
+    r.augment = compose(
+        {random_resized_crop(size, {0.08, 1.0}),
+         random_horizontal_flip(0.5),
+         random_apply(color_jitter(0.4, 0.4, 0.4, 0.1), 0.8),
+         random_grayscale(0.2),
+         random_apply(gaussian_blur(k, 0.1, 2.0), 0.5)});
   } else if (name == "imagenet_standard") {
     // Kang et al.'s ImageNet-LT training transform (classifier-balancing:
     // stage 1 and the decoupled stage 2).

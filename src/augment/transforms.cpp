@@ -538,6 +538,28 @@ Transform random_grayscale(double p) {
   };
 }
 
+Transform gaussian_blur(int kernel_size, double sigma_min, double sigma_max) {
+  if (kernel_size < 1 || kernel_size % 2 == 0) {
+    fail("GaussianBlur - kernel_size must be odd and >= 1: {{got {}}}", kernel_size);
+  }
+  if (!(sigma_min > 0) || !(sigma_max >= sigma_min) || !std::isfinite(sigma_max)) {
+    fail(
+        "GaussianBlur - sigma must satisfy 0 < min <= max: {{got {} .. {}}}",
+        sigma_min,
+        sigma_max);
+  }
+  return [=](Image& image, Rng& rng) {
+    check_image(image, "GaussianBlur");
+    const double sigma = rng.uniform(sigma_min, sigma_max);
+    cv::Mat m = as_mat(image);
+    cv::Mat out;
+    cv::GaussianBlur(
+        m, out, cv::Size(kernel_size, kernel_size), sigma, sigma,
+        cv::BORDER_REFLECT_101);
+    out.copyTo(m);
+  };
+}
+
 Transform random_apply(Transform transform, double p) {
   check_probability(p, "RandomApply");
   if (!transform) {

@@ -559,3 +559,66 @@ TEST(AugmentRng, StreamsAreReproducibleAndDistinct) {
 }
 
 }  // namespace
+
+namespace {
+
+// GaussianBlur against a naive float convolution written here: sigma drawn
+// as U(min, max) from the same Rng, the separable normalised kernel,
+// reflect (101) padding, rounding to nearest; OpenCV's 8-bit fixed point may
+// differ by one grey level.
+TEST(AugmentGaussianBlur, EqualsANaiveSeparableConvolution) {
+  for (int k : {3, 5}) {
+    for (int c : {1, 3}) {
+      const Image a = random_image(9, 7, c, 40 + k + c);
+      Image got = a;
+      Rng rng{7, static_cast<uint64_t>(k)};
+      ltcl::augment::gaussian_blur(k, 0.1, 2.0)(got, rng);
+      Rng again{7, static_cast<uint64_t>(k)};
+      const double sigma = again.uniform(0.1, 2.0);
+      std::vector<double> w(k);
+      double sum = 0;
+      for (int i = 0; i < k; ++i) {
+        const double x = i - (k - 1) / 2.0;
+        w[i] = std::exp(-x * x / (2 * sigma * sigma));
+        sum += w[i];
+      }
+      for (double& v : w) {
+        v /= sum;
+      }
+      auto reflect = [](int i, int n) {
+        while (i < 0 || i >= n) {
+          i = i < 0 ? -i : 2 * (n - 1) - i;
+        }
+        return i;
+      };
+      auto px = [&](int y, int x, int ch) {
+        return static_cast<double>(a.pixels[(y * a.width + x) * c + ch]);
+      };
+      int worst = 0;
+      for (int y = 0; y < a.height; ++y) {
+        for (int x = 0; x < a.width; ++x) {
+          for (int ch = 0; ch < c; ++ch) {
+            double v = 0;
+            for (int i = 0; i < k; ++i) {
+              for (int j = 0; j < k; ++j) {
+                v += w[i] * w[j] *
+                    px(reflect(y + i - (k - 1) / 2, a.height),
+                       reflect(x + j - (k - 1) / 2, a.width), ch);
+              }
+            }
+            const int want = static_cast<int>(std::lround(v));
+            const int have = got.pixels[(y * a.width + x) * c + ch];
+            worst = std::max(worst, std::abs(want - have));
+          }
+        }
+      }
+      EXPECT_LE(worst, 1) << "k " << k << " channels " << c;
+    }
+  }
+  ltcl::test::expect_error(
+      [] { ltcl::augment::gaussian_blur(4); }, {"odd"});
+  ltcl::test::expect_error(
+      [] { ltcl::augment::gaussian_blur(3, 0.0, 1.0); }, {"0 < min <= max"});
+}
+
+}  // namespace

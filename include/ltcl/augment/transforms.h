@@ -66,6 +66,14 @@ Transform color_jitter(
 // With probability p, replaces RGB by its ITU-R 601-2 luma in all 3 channels.
 Transform random_grayscale(double p = 0.1);
 
+// torchvision GaussianBlur: sigma ~ U(sigma_min, sigma_max), then a
+// separable kernel_size x kernel_size Gaussian (weights exp(-x^2 / (2
+// sigma^2)), x = -(k-1)/2 .. (k-1)/2, normalised) with reflect padding
+// (OpenCV's BORDER_REFLECT_101 = torch's "reflect"). kernel_size odd >= 1,
+// 0 < sigma_min <= sigma_max. The Gaussian blur of MoCo v2 / PaCo's second
+// view (sigma 0.1 .. 2).
+Transform gaussian_blur(int kernel_size, double sigma_min = 0.1, double sigma_max = 2.0);
+
 // Applies `transform` with probability p.
 Transform random_apply(Transform transform, double p);
 
