@@ -100,16 +100,6 @@ torch::Tensor psc_loss(
       ltcl::losses::PSCLossOptions().temperature(temperature));
 }
 
-torch::Tensor proco_loss(
-    const torch::Tensor& z,
-    const torch::Tensor& labels,
-    const torch::Tensor& mu,
-    const torch::Tensor& kappa,
-    const torch::Tensor& class_counts,
-    double tau) {
-  return ltcl::losses::proco_loss(z, labels, mu, kappa, class_counts, tau);
-}
-
 std::tuple<torch::Tensor, torch::Tensor> log_bessel_i(
     double nu,
     const torch::Tensor& x) {
@@ -148,6 +138,6 @@ TORCH_LIBRARY(ltcl, m) {
   m.def(
       "proco_loss(Tensor z, Tensor labels, Tensor mu, Tensor kappa, "
       "Tensor class_counts, float tau=0.1) -> Tensor",
-      &proco_loss);
+      &ltcl::losses::proco_loss);
   m.def("log_bessel_i(float nu, Tensor x) -> (Tensor, Tensor)", &log_bessel_i);
 }
