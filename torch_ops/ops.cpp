@@ -15,6 +15,7 @@
 #include "ltcl/losses/contrastive.h"
 #include "ltcl/losses/bessel.h"
 #include "ltcl/losses/hybrid.h"
+#include "ltcl/losses/paco.h"
 #include "ltcl/losses/proco.h"
 
 namespace {
@@ -140,4 +141,9 @@ TORCH_LIBRARY(ltcl, m) {
       "Tensor class_counts, float tau=0.1) -> Tensor",
       &ltcl::losses::proco_loss);
   m.def("log_bessel_i(float nu, Tensor x) -> (Tensor, Tensor)", &log_bessel_i);
+  m.def(
+      "paco_loss(Tensor centre_logits, Tensor anchors, Tensor labels, "
+      "Tensor contrast, Tensor contrast_labels, Tensor self_index, "
+      "float alpha=0.05, float tau=0.2) -> Tensor",
+      &ltcl::losses::paco_loss);
 }

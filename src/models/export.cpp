@@ -350,8 +350,11 @@ Generated generate(const NetworkImpl& net, const ExportOptions& o) {
       << "        return self.classify(self.features(x))\n";
 
   if (net.head) {
-    auto h = e.relu(e.bn(
-        "head.bn", *net.head->bn, e.linear("head.fc1", *net.head->fc1, "f")));
+    auto h = e.linear("head.fc1", *net.head->fc1, "f");
+    if (net.head->bn) {  // GPaCo's head has none
+      h = e.bn("head.bn", *net.head->bn, h);
+    }
+    h = e.relu(h);
     e.ret(e.normalize(e.linear("head.fc2", *net.head->fc2, h)));
     src << "    def project(self, f: Tensor) -> Tensor:\n" << e.take();
     src << "    def embeddings(self, x: Tensor) -> Tensor:\n"

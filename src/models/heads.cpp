@@ -27,7 +27,11 @@ void ProjectionHeadImpl::reset() {
   check_positive("ProjectionHead", "out_dim", options.out_dim());
   fc1 = register_module(
       "fc1", torch::nn::Linear(options.in_dim(), options.hidden_dim()));
-  bn = register_module("bn", ltcl::dist::SyncBatchNorm(options.hidden_dim()));
+  bn = nullptr;
+  if (options.batch_norm()) {
+    bn = register_module(
+        "bn", ltcl::dist::SyncBatchNorm(options.hidden_dim()));
+  }
   fc2 = register_module(
       "fc2", torch::nn::Linear(options.hidden_dim(), options.out_dim()));
 }
@@ -39,14 +43,19 @@ torch::Tensor ProjectionHeadImpl::forward(const torch::Tensor& x) {
         options.in_dim(),
         fmt::join(x.sizes(), ", "));
   }
-  auto h = torch::relu(bn->forward(fc1->forward(x)));
+  auto h = fc1->forward(x);
+  if (bn) {
+    h = bn->forward(h);
+  }
+  h = torch::relu(h);
   return torch::nn::functional::normalize(
       fc2->forward(h), torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 
 void ProjectionHeadImpl::pretty_print(std::ostream& stream) const {
   stream << "ltcl::models::ProjectionHead(" << options.in_dim() << " -> "
-         << options.hidden_dim() << " -> " << options.out_dim() << ")";
+         << options.hidden_dim() << " -> " << options.out_dim()
+         << (options.batch_norm() ? "" : ", no BatchNorm") << ")";
 }
 
 NormedLinearImpl::NormedLinearImpl(const NormedLinearOptions& options_)

@@ -121,7 +121,9 @@ void NetworkImpl::reset() {
     head = register_module(
         "head",
         ProjectionHead(ProjectionHeadOptions(
-            feature_dim_, options.proj_hidden(), options.proj_dim())));
+                           feature_dim_, options.proj_hidden(),
+                           options.proj_dim())
+                           .batch_norm(options.proj_batchnorm())));
   }
   if (options.prototype_head()) {
     if (options.proj_dim() == 0) {

@@ -479,6 +479,9 @@ std::map<std::string, double> Trainer::State::train_step(
     lap("forward");
     return out;
   };
+  env.forward_network = [this](models::NetworkImpl& net, const torch::Tensor& x) {
+    return precision->forward(net, x);
+  };
   const int64_t accumulation = config.optim.accumulation_steps;
   // Backward of a loss, scaled for fp16.
   auto backward = [this](const torch::Tensor& loss) {

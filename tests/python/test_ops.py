@@ -202,6 +202,49 @@ class OpsTest(unittest.TestCase):
             np.testing.assert_allclose(li.numpy(), log_i(nu, xs), rtol=1e-10)
             np.testing.assert_allclose(r.numpy(), ive(nu + 1, xs) / ive(nu, xs), rtol=1e-10)
 
+    def test_paco_loss(self):
+        # An independent reference written here from METHODS.md section 10
+        # (the GPaCo layout: both views anchors, the contrast set the batch
+        # and a queue; PaCo's layout differs only in the inputs), in float64
+        # with plain torch ops; gradients by autograd through it.
+        def ref(g, a, y, f, fy, self_idx, alpha, tau):
+            n, m = a.shape[0], f.shape[0]
+            s = a @ f.T / tau
+            keep = torch.ones(n, m, dtype=torch.bool)
+            for i in range(n):
+                if self_idx[i] >= 0:
+                    keep[i, self_idx[i]] = False
+            logits = torch.cat([g, s], 1)
+            logits = logits - logits.max(1, keepdim=True).values.detach()
+            e = torch.exp(logits) * torch.cat([torch.ones_like(g), keep.double()], 1)
+            log_p = logits - torch.log(e.sum(1, keepdim=True))
+            w = torch.cat([torch.nn.functional.one_hot(y, g.shape[1]).double(),
+                           alpha * ((y[:, None] == fy[None]) & keep).double()], 1)
+            return (-(w * log_p).sum(1) / w.sum(1)).mean()
+
+        torch.manual_seed(5)
+        y = torch.tensor([0, 1, 2, 0, 0, 3])
+        yy = torch.cat([y, y])
+        queue = unit(torch.randn(5, 8, dtype=torch.float64))
+        qy = torch.tensor([0, 0, 3, 1, 2])
+        for dtype, tol in [(torch.float64, 1e-12), (torch.float32, 1e-6)]:
+            z = unit(torch.randn(12, 8, dtype=torch.float64)).to(dtype).requires_grad_()
+            g = torch.randn(12, 4, dtype=dtype, requires_grad=True)
+            f = torch.cat([z, queue.to(dtype)])
+            fy = torch.cat([yy, qy])
+            self_idx = torch.arange(12)
+            loss = torch.ops.ltcl.paco_loss(g, z, yy, f, fy, self_idx, 0.3, 0.2)
+            loss.backward()
+            z64 = z.detach().double().requires_grad_()
+            g64 = g.detach().double().requires_grad_()
+            want = ref(g64, z64, yy, torch.cat([z64, queue]), fy, self_idx, 0.3, 0.2)
+            want.backward()
+            self.assertAlmostEqual(loss.item(), want.item(), delta=tol * max(1.0, abs(want.item())))
+            torch.testing.assert_close(z.grad.double(), z64.grad, rtol=tol * 10, atol=tol * 10)
+            torch.testing.assert_close(g.grad.double(), g64.grad, rtol=tol * 10, atol=tol * 10)
+        with self.assertRaisesRegex(RuntimeError, "tau"):
+            torch.ops.ltcl.paco_loss(g, z, yy, f, fy, self_idx, 0.3, 0.0)
+
     def test_bad_arguments_raise(self):
         z = unit(torch.randn(4, 2, 6))
         y = torch.tensor([0, 1, 2, 3])

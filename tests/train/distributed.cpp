@@ -42,6 +42,7 @@ fs::path tiny_config(
     const fs::path& mnist,
     const std::string& method = "bcl_rcl") {
   const bool rescom = method == "rescom";
+  const bool paco = method == "paco" || method == "gpaco";
   const bool single_view = method == "la" || method == "ce";
   fs::path p = dir / (method + ".yaml");
   std::ofstream(p) << "data:\n"
@@ -58,6 +59,7 @@ fs::path tiny_config(
                       "  validation: none\n"
                       "  views: "
                    << (rescom        ? "[cifar_weak, cifar_weak]"
+                       : paco        ? "[cifar_weak, simclr]"
                        : single_view ? "[cifar_weak]"
                                      : "[cifar_weak, simclr, simclr]")
                    << "\n"
@@ -71,6 +73,7 @@ fs::path tiny_config(
                                 "  rescom_k_pos: 2\n"
                                 "  rescom_k_neg: 20\n"
                               : "")
+                   << (paco ? "  paco_queue: 24\n" : "")
                    << "optim:\n"
                       "  lr: 0.05\n"
                       "  batch_size: 16\n"
@@ -287,6 +290,51 @@ TEST(DistributedTrainer, ResComTwoProcessesMatchOneProcessQueueIncluded) {
           .max()
           .item<double>(),
       1e-5);
+}
+
+// PaCo (momentum key encoder) and GPaCo with 2 processes against 1 at the
+// same global batch: each rank's anchors are its own images, the contrast
+// set the gathered global batch and the queue, which every rank fills with
+// the global batch in sampler order. 4 steps of 16 into a queue of 24: the
+// queue wraps, and steps 2-4 read keys both ranks wrote.
+TEST(DistributedTrainer, PacoAndGpacoTwoProcessesMatchOneProcess) {
+  fs::path mnist = ltcl::test::shared_dataset("mnist");
+  if (mnist.empty()) {
+    GTEST_SKIP() << "no MNIST under ../shared";
+  }
+  for (const std::string method : {"paco", "gpaco"}) {
+    ltcl::test::TempDir dir;
+    auto cfg = tiny_config(dir, mnist, method);
+    ASSERT_NO_FATAL_FAILURE(train_one_and_two(dir, cfg));
+    auto l1 = losses_of(dir / "one" / "last.pt");
+    auto l2 = losses_of(dir / "two" / "last.pt");
+    ASSERT_EQ(l1.size(), 2u);
+    ASSERT_EQ(l2.size(), 2u);
+    for (size_t e = 0; e < l1.size(); ++e) {
+      ASSERT_TRUE(l1[e].count("paco") && l2[e].count("paco"));
+      const double tol = e == 0 ? 1e-4 : 1e-2;  // as in the bcl_rcl test
+      EXPECT_NEAR(l1[e]["paco"], l2[e]["paco"], tol * std::max(1.0, l1[e]["paco"]))
+          << method << " epoch " << e;
+    }
+    // Weights (PaCo's key encoder among them) and BN buffers as in the
+    // bcl_rcl test; the queue's labels and write position exactly.
+    expect_same_weights(
+        dir / "one" / "last.pt", dir / "two" / "last.pt", 5e-3, 5e-3,
+        "paco_queue.keys");
+    auto q1 = ltcl::train::load_saved_model((dir / "one" / "last.pt").string(), "cpu")
+                  .model->named_buffers();
+    auto q2 = ltcl::train::load_saved_model((dir / "two" / "last.pt").string(), "cpu")
+                  .model->named_buffers();
+    ASSERT_TRUE(q1.contains("paco_queue.labels")) << method;
+    EXPECT_TRUE(torch::equal(q1["paco_queue.labels"], q2["paco_queue.labels"]))
+        << method;
+    EXPECT_EQ(q1["paco_queue.position"].item<int64_t>(), (4 * 16) % 24);
+    EXPECT_TRUE(torch::equal(q1["paco_queue.position"], q2["paco_queue.position"]));
+    EXPECT_LT(
+        (q1["paco_queue.keys"] - q2["paco_queue.keys"]).abs().max().item<double>(),
+        0.05)
+        << method;
+  }
 }
 
 TEST(DistributedTrainer, StopOnOneRankThenResumeWithOneProcess) {

@@ -14,6 +14,7 @@
 #include "ltcl/losses/classification.h"
 #include "ltcl/losses/contrastive.h"
 #include "ltcl/losses/hybrid.h"
+#include "ltcl/losses/paco.h"
 #include "ltcl/losses/proco.h"
 #include "ltcl/losses/rescom.h"
 #include "ltcl/models/heads.h"
@@ -44,6 +45,11 @@ struct Harness {
   ltcl::dist::Context ctx;
   torch::Tensor logits, embeddings;  // [N, C], [N, D] for N input rows
   int64_t forward_rows = -1;  // rows the step fed to the forward pass
+  // What env.forward_network (a method's other network) returns, and the
+  // rows and network it was given.
+  torch::Tensor other_embeddings;
+  int64_t other_rows = -1;
+  const ltcl::models::NetworkImpl* other_net = nullptr;
 
   explicit Harness(Config c) : config(std::move(c)) {
     config.model.arch = "resnet20";
@@ -54,7 +60,7 @@ struct Harness {
     net = ltcl::train::build_network(config, 1, kCounts, *method);
     method->setup(ltcl::train::MethodSetup{
         config, kCounts, torch::tensor(kCounts, torch::kLong),
-        torch::kCPU, ctx});
+        torch::kCPU, ctx, net.get()});
   }
 
   void outputs(int64_t rows) {
@@ -74,6 +80,16 @@ struct Harness {
       ltcl::models::NetworkOutput o;
       o.logits = logits.slice(0, 0, x.size(0));
       o.embeddings = embeddings.slice(0, 0, x.size(0));
+      o.features = torch::zeros({x.size(0), 4});
+      return o;
+    };
+    env.forward_network = [this](ltcl::models::NetworkImpl& n,
+                                 const torch::Tensor& x) {
+      other_rows = x.size(0);
+      other_net = &n;
+      ltcl::models::NetworkOutput o;
+      o.embeddings = other_embeddings.slice(0, 0, x.size(0));
+      o.logits = torch::zeros({x.size(0), kC});
       o.features = torch::zeros({x.size(0), 4});
       return o;
     };
@@ -370,6 +386,117 @@ TEST_F(MethodSteps, ResComEnqueuesAfterTheOptimizerStep) {
   EXPECT_TRUE(keys[2][0].allclose(h.embeddings[2])) << keys[2][0];
   h.method->after_step();  // nothing pending: no second enqueue
   EXPECT_EQ(buffers["rescom_queue.count"].sum().item<int64_t>(), 6);
+}
+
+// PaCo / GPaCo: one loss, paco_loss, on the centre logits plus the log
+// prior log(pi + 1e-9), with the contrast set laid out as the official code
+// (the batch's anchors / keys, then the queue as it was before the step);
+// after the optimizer step the queue takes the step's keys and PaCo's key
+// encoder moves towards the model by 1 - m.
+torch::Tensor centre_logits(const torch::Tensor& logits) {
+  std::vector<double> lp;
+  double n = 0;
+  for (auto c : kCounts) {
+    n += static_cast<double>(c);
+  }
+  for (auto c : kCounts) {
+    lp.push_back(std::log(static_cast<double>(c) / n + 1e-9));
+  }
+  return logits + torch::tensor(lp, torch::kDouble).to(torch::kFloat);
+}
+
+TEST_F(MethodSteps, GpacoBothViewsAnchorAgainstBatchAndQueue) {
+  auto c = ltcl::train::default_config("gpaco");
+  c.loss.extra_numbers["loss.paco_alpha"] = 0.3;
+  c.loss.extra_numbers["loss.paco_tau"] = 0.5;
+  c.loss.extra_numbers["loss.paco_queue"] = 8;
+  Harness h(c);
+  EXPECT_FALSE(h.net->head->bn) << "GPaCo's projection head has no BatchNorm";
+  EXPECT_FALSE(h.net->named_modules().contains("paco_key"));
+  h.outputs(2 * kB);
+  auto buffers = h.net->named_buffers();
+  const auto q0 = buffers["paco_queue.keys"].clone();
+  const auto l0 = buffers["paco_queue.labels"].clone();
+  ASSERT_EQ(q0.sizes(), (std::vector<int64_t>{8, kD}));
+  const auto y = labels();
+  ltcl::pipeline::StepBatch b{batch_of(2, y), std::nullopt};
+  auto parts = h.step(b, 0);
+  EXPECT_EQ(h.forward_rows, 2 * kB);
+  const auto z0 = h.embeddings.slice(0, 0, kB), z1 = h.embeddings.slice(0, kB);
+  const double want =
+      ltcl::losses::paco_loss(
+          centre_logits(h.logits), h.embeddings, torch::cat({y, y}),
+          torch::cat({z0, z1, q0}), torch::cat({y, y, l0}),
+          torch::arange(2 * kB), 0.3, 0.5)
+          .item<double>();
+  EXPECT_NEAR(value(parts, "paco"), want, 1e-6);
+  EXPECT_NEAR(value(parts, "total"), want, 1e-6);
+  // Before the optimizer step the queue is untouched; after it, view 1's
+  // embeddings fill slots 0..5.
+  EXPECT_TRUE(torch::equal(h.net->named_buffers()["paco_queue.keys"], q0));
+  h.method->after_step();
+  buffers = h.net->named_buffers();
+  EXPECT_TRUE(torch::allclose(buffers["paco_queue.keys"].slice(0, 0, kB), z1));
+  EXPECT_TRUE(torch::equal(buffers["paco_queue.keys"].slice(0, kB), q0.slice(0, kB)));
+  EXPECT_TRUE(torch::equal(buffers["paco_queue.labels"].slice(0, 0, kB), y));
+  EXPECT_EQ(buffers["paco_queue.position"].item<int64_t>(), kB);
+}
+
+TEST_F(MethodSteps, PacoQueriesAgainstMomentumKeysAndQueue) {
+  auto c = ltcl::train::default_config("paco");
+  c.loss.extra_numbers["loss.paco_alpha"] = 0.2;
+  c.loss.extra_numbers["loss.paco_tau"] = 0.3;
+  c.loss.extra_numbers["loss.paco_queue"] = 8;
+  c.loss.extra_numbers["loss.paco_momentum"] = 0.9;
+  Harness h(c);
+  EXPECT_TRUE(h.net->head->bn) << "PaCo keeps the BatchNorm head";
+  // The key encoder: a copy of the model as built, never trained.
+  auto params = h.net->named_parameters();
+  const std::string w = "backbone.conv1.weight";
+  ASSERT_TRUE(params.contains(w) && params.contains("paco_key." + w));
+  EXPECT_TRUE(torch::equal(params[w], params["paco_key." + w]));
+  EXPECT_TRUE(params[w].requires_grad());
+  EXPECT_FALSE(params["paco_key." + w].requires_grad());
+  h.outputs(kB);
+  torch::manual_seed(9);
+  h.other_embeddings = torch::nn::functional::normalize(
+      torch::randn({kB, kD}),
+      torch::nn::functional::NormalizeFuncOptions().dim(1));
+  const auto q0 = h.net->named_buffers()["paco_queue.keys"].clone();
+  const auto l0 = h.net->named_buffers()["paco_queue.labels"].clone();
+  const auto y = labels();
+  ltcl::pipeline::StepBatch b{batch_of(2, y), std::nullopt};
+  auto parts = h.step(b, 0);
+  EXPECT_EQ(h.forward_rows, kB);  // view 0 only
+  EXPECT_EQ(h.other_rows, kB);  // view 1 through the key encoder
+  EXPECT_EQ(h.other_net, h.net->named_modules()["paco_key"].get());
+  const auto& k = h.other_embeddings;
+  const double want =
+      ltcl::losses::paco_loss(
+          centre_logits(h.logits), h.embeddings, y,
+          torch::cat({h.embeddings, k, q0}), torch::cat({y, y, l0}),
+          torch::arange(kB), 0.2, 0.3)
+          .item<double>();
+  EXPECT_NEAR(value(parts, "total"), want, 1e-6);
+  // The optimizer moved the model by +1 (here: by hand); after the step the
+  // key encoder's backbone and head are 0.9 k + 0.1 q, its classifier stays.
+  const auto k_before = params["paco_key." + w].clone();
+  const auto cls_before = params["paco_key.linear.weight"].clone();
+  {
+    torch::NoGradGuard no_grad;
+    params[w].add_(1.0);
+    params["head.fc2.weight"].add_(1.0);
+    params["linear.weight"].add_(1.0);
+  }
+  const auto head_before = params["paco_key.head.fc2.weight"].clone();
+  h.method->after_step();
+  EXPECT_TRUE(torch::allclose(params["paco_key." + w], k_before + 0.1, 0, 1e-6));
+  EXPECT_TRUE(torch::allclose(
+      params["paco_key.head.fc2.weight"], head_before + 0.1, 0, 1e-6));
+  EXPECT_TRUE(torch::equal(params["paco_key.linear.weight"], cls_before));
+  auto buffers = h.net->named_buffers();
+  EXPECT_TRUE(torch::allclose(buffers["paco_queue.keys"].slice(0, 0, kB), k));
+  EXPECT_EQ(buffers["paco_queue.position"].item<int64_t>(), kB);
 }
 
 }  // namespace

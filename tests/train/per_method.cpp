@@ -29,7 +29,13 @@ TEST_P(PerMethod, TinyRunBeatsChance) {
   const int64_t views = ltcl::train::method_info(method).traits.views;
   ltcl::test::TinyRun r;
   r.method = method;
-  r.views = views == 1 ? "[cifar_weak]" : "[cifar_weak, simclr, simclr]";
+  r.views = views == 1   ? "[cifar_weak]"
+            : views == 2 ? "[cifar_weak, simclr]"
+                         : "[cifar_weak, simclr, simclr]";
+  if (method == "paco" || method == "gpaco") {
+    // The queue of the CIFAR recipes (1024) is 32 steps of this batch.
+    r.loss_extra = "  paco_queue: 64\n  paco_tau: 0.1\n";
+  }
   if (method == "ldam_drw") {
     r.model_extra = "  classifier: cosine\n  cosine_scale: 1.0\n";
     r.loss_extra = "  drw_epoch: 1\n";
@@ -61,7 +67,10 @@ INSTANTIATE_TEST_SUITE_P(
         "supcon_la",
         "bcl",
         "bcl_rcl",
-        "rcl"),
+        "rcl",
+        "proco",
+        "paco",
+        "gpaco"),
     [](const ::testing::TestParamInfo<std::string>& info) {
       return info.param;
     });

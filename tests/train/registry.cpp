@@ -23,7 +23,8 @@ TEST(MethodRegistry, BuiltInMethodsInOrder) {
       ltcl::train::method_names(),
       (std::vector<std::string>{
           "ce", "la", "bs", "focal", "ldam_drw", "supcon_la", "bcl",
-          "bcl_rcl", "rcl", "rescom", "hybrid_sc", "hybrid_psc", "proco"}));
+          "bcl_rcl", "rcl", "rescom", "hybrid_sc", "hybrid_psc", "proco", "paco",
+          "gpaco"}));
 }
 
 TEST(MethodRegistry, TraitsTheTrainerRelieson) {

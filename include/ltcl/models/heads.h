@@ -28,10 +28,13 @@ struct ProjectionHeadOptions {
   TORCH_ARG(int64_t, in_dim);
   TORCH_ARG(int64_t, hidden_dim);
   TORCH_ARG(int64_t, out_dim);
+  // false: Linear-ReLU-Linear (GPaCo's head has no BatchNorm).
+  TORCH_ARG(bool, batch_norm) = true;
 };
 
-// Linear-BN-ReLU-Linear; forward returns L2-normalised rows [N, out_dim].
-// Submodules are named fc1, bn, fc2.
+// Linear-BN-ReLU-Linear (the BN left out when options.batch_norm is false);
+// forward returns L2-normalised rows [N, out_dim]. Submodules are named fc1,
+// bn, fc2.
 class ProjectionHeadImpl : public torch::nn::Cloneable<ProjectionHeadImpl> {
  public:
   explicit ProjectionHeadImpl(const ProjectionHeadOptions& options);
@@ -41,7 +44,7 @@ class ProjectionHeadImpl : public torch::nn::Cloneable<ProjectionHeadImpl> {
 
   ProjectionHeadOptions options;
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
-  ltcl::dist::SyncBatchNorm bn{nullptr};
+  ltcl::dist::SyncBatchNorm bn{nullptr};  // null without batch_norm
 };
 TORCH_MODULE(ProjectionHead);
 

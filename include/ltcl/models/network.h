@@ -35,6 +35,8 @@ struct NetworkOptions {
   // proj_dim); proj_dim = 0: no projection head (CE-family baselines).
   TORCH_ARG(int64_t, proj_hidden) = 512;
   TORCH_ARG(int64_t, proj_dim) = 128;
+  // false: the projection head without its BatchNorm (GPaCo).
+  TORCH_ARG(bool, proj_batchnorm) = true;
   // BCL's head_fc (same shape as the projection head; needs proj_dim > 0).
   TORCH_ARG(bool, prototype_head) = false;
   // "ldam": Kaiming-normal weights of every conv and linear layer (CIFAR

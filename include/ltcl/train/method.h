@@ -113,6 +113,10 @@ struct StepEnv {
   // The model's forward pass with the configured precision (autocast,
   // channels-last).
   std::function<models::NetworkOutput(const at::Tensor&)> forward;
+  // The same for another network of the method's (e.g. PaCo's momentum key
+  // encoder): its forward pass with the run's precision and memory format.
+  std::function<models::NetworkOutput(models::NetworkImpl&, const at::Tensor&)>
+      forward_network;
   // Accumulated steps only (Method::accumulate): backpropagates a loss
   // (scaled for fp16), and says whether the coming backward is the step's
   // last, so that the gradient average over the ranks starts only then.

@@ -22,6 +22,7 @@ std::vector<MethodInfo>& registry() {
     rooms::add_rescom(out);
     rooms::add_hybrid(out);
     rooms::add_proco(out);
+    rooms::add_paco(out);
     return out;
   }();
   return r;

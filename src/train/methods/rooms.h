@@ -33,5 +33,6 @@ void add_contrastive_core(std::vector<MethodInfo>& out);  // SupCon+LA .. BCL+RC
 void add_rescom(std::vector<MethodInfo>& out);
 void add_hybrid(std::vector<MethodInfo>& out);  // Hybrid-SC, Hybrid-PSC
 void add_proco(std::vector<MethodInfo>& out);
+void add_paco(std::vector<MethodInfo>& out);  // paco, gpaco
 
 }  // namespace ltcl::train::rooms
