@@ -14,7 +14,8 @@ out=.device/debs
 mkdir -p "$out"
 dev=(libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
      libopencv-core-dev libopencv-imgproc-dev libjpeg62-turbo-dev libpng-dev
-     zlib1g-dev libgtest-dev libgmock-dev)
+     zlib1g-dev libgtest-dev libgmock-dev
+     libprotobuf-dev libprotobuf32 protobuf-compiler libprotoc32)
 if [[ ! -x "$BUILD_DIR/ltcl" ]]; then
   echo "device_debs.sh: no $BUILD_DIR/ltcl; run scripts/build_torch2.sh first" >&2
   exit 1

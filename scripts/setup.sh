@@ -3,7 +3,9 @@
 #   scripts/setup.sh [--tests] [--bench] [--no-build]
 # --tests adds what the test suite needs (Debian's python3-torch + numpy for
 # the NumPy-exactness and PyTorch-op tests, PIL for scripts/reproduce/'s
-# image-folder converter); --bench adds torchvision for the
+# image-folder converter, python3-venv for the venv into which the CTest
+# fixture python.tensorboard_venv pip-installs tensorboard, which Debian
+# lacks: tests/util/tb_venv.sh); --bench adds torchvision for the
 # loader comparison. Idempotent: a second run installs nothing and only
 # rebuilds what changed. BUILD_DIR (default: build) and JOBS may be set.
 set -euo pipefail
@@ -24,10 +26,11 @@ pkgs=(cmake ninja-build g++ pkg-config
       libopencv-core-dev libopencv-imgproc-dev
       libjpeg-dev libpng-dev zlib1g-dev
       libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+      libprotobuf-dev protobuf-compiler
       dataset-fashion-mnist)
 if (( want_tests )); then
   pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev python3-torch python3-numpy
-         python3-pil python3-scipy)
+         python3-pil python3-scipy python3-venv)
 fi
 if (( want_bench )); then
   pkgs+=(python3-torchvision python3-pil)
