@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include "ltcl/util/atomic_file.h"
 #include "ltcl/util/error.h"
 #include "ltcl/util/signals.h"
+#include "ltcl/util/tensorboard.h"
 
 namespace ltcl::train::hooks {
 namespace {
@@ -231,6 +233,7 @@ class Evaluation : public Hook {
     }
     append_jsonl(
         run, report_object(r, split, extra, false).dump(), rec.epoch + 1);
+    run.evaluation = r;
     // Shot groups without classes are left out (not "nan").
     std::string groups;
     for (auto [name, v] : {std::pair<const char*, double>{"many", r.many},
@@ -491,6 +494,119 @@ bool stop_agreed(const dist::Context& ctx) {
   return stop;
 }
 
+// output.tensorboard: the run's numbers as TensorBoard event files in the
+// run folder (rank 0; util/tensorboard.h), with the values and steps of the
+// JSON files they mirror:
+//   each step        train/<loss part>, train/lr, train/images_per_s at the
+//                    global step (steps.jsonl)
+//   each evaluation  <split>/top1, mean_class, many / medium / few (groups
+//                    with classes), ece, nll at the epoch's last global step
+//                    (metrics.jsonl), <split>/per_class_accuracy as a
+//                    histogram and a Markdown table
+//   start            config: the resolved config as text
+//   end              selected/<...> and last/<...>: metrics.json's test
+//                    reports of the selected checkpoint and of the final
+//                    model; projector_config.pbtxt naming the test
+//                    embeddings (embeddings/test_{vectors,metadata}.tsv)
+// A resumed run opens a new event file; TensorBoard drops the first file's
+// events past the step the second starts at (its purge of orphaned data).
+class TensorBoardLog : public Hook {
+ public:
+  void step_end(Run& run, const StepInfo& s) override {
+    if (!open(run)) {
+      return;
+    }
+    const int64_t g = run.state.global_step;
+    for (const auto& [k, v] : *s.losses) {
+      tb_->scalar("train/" + k, static_cast<float>(v), g);
+    }
+    tb_->scalar("train/lr", static_cast<float>(s.lr), g);
+    tb_->scalar(
+        "train/images_per_s",
+        static_cast<float>(
+            s.seconds > 0 ? static_cast<double>(s.images) / s.seconds : 0.0),
+        g);
+  }
+
+  void epoch_end(Run& run, eval::EpochRecord& rec) override {
+    if (!open(run)) {
+      return;
+    }
+    if (!rec.split.empty()) {
+      report(run.evaluation, rec.split, run.state.global_step);
+    }
+    tb_->flush();
+  }
+
+  void run_end(Run& run) override {
+    if (!open(run)) {
+      return;
+    }
+    const int64_t g = run.state.global_step;
+    report(run.report, "selected", g);
+    report(run.last_report, "last", g);
+    const auto dir = run.out / "embeddings";
+    if (std::filesystem::exists(dir / "test_vectors.tsv")) {
+      tb::write_projector_config(
+          run.out.string(),
+          {{"test embeddings", "embeddings/test_vectors.tsv",
+            "embeddings/test_metadata.tsv"}});
+    }
+    tb_->close();
+  }
+
+ private:
+  bool open(Run& run) {
+    if (!run.main || !run.config.output.tensorboard) {
+      return false;
+    }
+    if (!tb_) {
+      tb_.emplace(run.out.string());
+      // Indented: Markdown shows it as code.
+      std::string text;
+      std::istringstream in(to_yaml(run.config));
+      for (std::string line; std::getline(in, line);) {
+        text += "    " + line + "\n";
+      }
+      tb_->text("config", text, run.state.global_step);
+    }
+    return true;
+  }
+
+  void report(const eval::EvalReport& r, const std::string& split, int64_t g) {
+    auto put = [&](const std::string& k, double v) {
+      if (std::isfinite(v)) {
+        tb_->scalar(split + "/" + k, static_cast<float>(v), g);
+      }
+    };
+    put("top1", r.top1);
+    put("mean_class", r.mean_class);
+    put("many", r.many);
+    put("medium", r.medium);
+    put("few", r.few);
+    if (r.calibration) {
+      put("ece", r.calibration->overall.ece);
+      put("nll", r.calibration->overall.nll);
+    }
+    std::vector<float> acc;
+    std::string table = "| class | name | train images | accuracy % |\n|---|---|---|---|\n";
+    for (const auto& c : r.per_class) {
+      if (std::isfinite(c.accuracy)) {
+        acc.push_back(static_cast<float>(c.accuracy));
+      }
+      table += fmt::format(
+          "| {} | {} | {} | {} |\n", c.index, c.name, c.train_count,
+          std::isfinite(c.accuracy) ? fmt::format("{:.2f}", c.accuracy) : "-");
+    }
+    if (!acc.empty()) {
+      tb_->histogram(split + "/per_class_accuracy", acc, g);
+      tb_->text(split + "/per_class", table, g);
+    }
+  }
+
+  std::optional<tb::EventWriter> tb_;
+};
+
 Hooks standard_hooks(const Config&) {
   Hooks h;
   h.push_back(std::make_unique<DebugSignal>());
@@ -501,6 +617,7 @@ Hooks standard_hooks(const Config&) {
   h.push_back(std::make_unique<Evaluation>());
   h.push_back(std::make_unique<Curves>());
   h.push_back(std::make_unique<Reports>());
+  h.push_back(std::make_unique<TensorBoardLog>());
   return h;
 }
 

@@ -207,6 +207,8 @@ struct OutputConfig {
   // runs/cifar10_lt/bcl_rcl), else runs/default.
   std::string dir = "runs/default";
   bool plots = true;
+  // TensorBoard event files in the run folder (docs/tensorboard.md).
+  bool tensorboard = false;
 };
 
 struct Config {

@@ -16,6 +16,9 @@
 //   end of the run      Reports (the test set for the final model and for
 //                       best.pt: metrics.json naming the selecting split,
 //                       per-class / confusion CSVs, plots)
+//   all of the above    TensorBoardLog (output.tensorboard: event files in
+//                       the run folder mirroring steps.jsonl, metrics.jsonl
+//                       and the final report)
 //
 // A method's own hooks (Method::add_run_hooks) follow these. Rank 0 alone
 // evaluates and writes files; the other ranks run the same hooks and wait
@@ -76,6 +79,9 @@ struct Run {
   std::string last, best;  // checkpoint paths
   Checkpoint state;  // position, best metric, RNG, history (when saved)
   eval::History history;
+  // The epoch's evaluation during training (Evaluation sets it when one is
+  // due; the epoch record's split names it), for the hooks after it.
+  eval::EvalReport evaluation;
   eval::EvalReport report;  // at the end: the selected checkpoint's test
   eval::EvalReport last_report;  // at the end: the final model's test
   bool improved = false;  // this epoch's evaluation beat the best so far

@@ -18,6 +18,13 @@ void add_output_keys(ConfigSchema& s) {
       "output.plots",
       LTCL_CONFIG_FIELD(bool, output.plots),
       "Write PNG plots."));
+  s.add(make_key<bool>(
+      "output.tensorboard",
+      LTCL_CONFIG_FIELD(bool, output.tensorboard),
+      "Also write TensorBoard event files into the run folder: the step "
+      "losses, lr and images/s, each evaluation's accuracies, groups, ECE "
+      "and per-class accuracy, the config, and the projector config for the "
+      "test embeddings (docs/tensorboard.md)."));
 }
 
 }  // namespace ltcl::train::config_sections
