@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "ltcl/util/error.h"
-#include "ltcl/util/random.h"
+#include "ltcl/util/random_normal.h"
 
 namespace ltcl::models {
 namespace {
@@ -36,19 +36,7 @@ LabeledQueueImpl::LabeledQueueImpl(const LabeledQueueOptions& options_)
 void LabeledQueueImpl::reset() {
   const int64_t K = options.size(), D = options.dim();
   util::Rng rng{kQueueDomain, options.seed()};
-  std::vector<double> v(static_cast<size_t>(K * D));
-  for (size_t i = 0; i < v.size(); i += 2) {  // Box-Muller pairs
-    double u1 = rng.uniform();
-    while (u1 <= 0.0) {
-      u1 = rng.uniform();
-    }
-    const double u2 = rng.uniform();
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    v[i] = r * std::cos(2 * M_PI * u2);
-    if (i + 1 < v.size()) {
-      v[i + 1] = r * std::sin(2 * M_PI * u2);
-    }
-  }
+  const auto v = util::standard_normal(rng, static_cast<size_t>(K * D));
   std::vector<int64_t> y(static_cast<size_t>(K));
   for (auto& l : y) {
     l = static_cast<int64_t>(rng.below(static_cast<uint64_t>(options.num_classes())));

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "ltcl/util/error.h"
-#include "ltcl/util/random.h"
+#include "ltcl/util/random_normal.h"
 
 namespace ltcl::models {
 namespace {
@@ -32,20 +32,7 @@ VmfEstimatorImpl::VmfEstimatorImpl(int64_t classes, int64_t p)
 
 torch::Tensor VmfEstimatorImpl::reset_ave(uint64_t seed, int64_t epoch) const {
   util::Rng rng{kVmfDomain, seed, static_cast<uint64_t>(epoch)};
-  std::vector<double> v(static_cast<size_t>(num_classes * dim));
-  // Box-Muller pairs from the keyed stream.
-  for (size_t i = 0; i < v.size(); i += 2) {
-    double u1 = rng.uniform();
-    while (u1 <= 0.0) {
-      u1 = rng.uniform();
-    }
-    const double u2 = rng.uniform();
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    v[i] = r * std::cos(2 * M_PI * u2);
-    if (i + 1 < v.size()) {
-      v[i + 1] = r * std::sin(2 * M_PI * u2);
-    }
-  }
+  const auto v = util::standard_normal(rng, static_cast<size_t>(num_classes * dim));
   auto n = torch::tensor(v, torch::kDouble).reshape({num_classes, dim});
   return (0.9 * n / n.norm(2, {1}, true)).to(torch::kFloat);
 }
