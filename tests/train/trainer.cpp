@@ -225,25 +225,28 @@ TEST(Trainer, KillMidStageTwoThenResumeEqualsUninterrupted) {
   EXPECT_EQ(meta.epoch, 1);
 }
 
-// PaCo (momentum key encoder) and GPaCo: their queue (and PaCo's key
-// encoder) live in checkpoints, so a run killed mid-epoch and resumed
-// equals the uninterrupted one, queue and key encoder included (the
-// comparison covers every parameter and buffer).
-TEST(Trainer, KillMidEpochThenResumeEqualsUninterruptedPacoAndGpaco) {
-  for (const std::string method : {"paco", "gpaco"}) {
+// PaCo (momentum key encoder), GPaCo and ProCo: their queue, PaCo's key
+// encoder and ProCo's vMF estimates live in checkpoints, so a run killed
+// mid-epoch and resumed equals the uninterrupted one, that state included
+// (the comparison covers every parameter and buffer).
+TEST(Trainer, KillMidEpochThenResumeEqualsUninterruptedPacoGpacoProco) {
+  for (const std::string method : {"paco", "gpaco", "proco"}) {
     ltcl::test::TempDir dir;
     const fs::path mnist = ltcl::test::synthetic_mnist(dir.path());
     tiny_config(dir, mnist, "  checkpoint_every: 3\n");
     const fs::path cfg = dir / (method + ".yaml");
     std::ofstream(cfg) << "base: tiny.yaml\n"
                           "data:\n"
-                          "  views: [cifar_weak, simclr]\n"
+                          "  views: "
+                       << (method == "proco" ? "[cifar_weak, simclr, simclr]"
+                                             : "[cifar_weak, simclr]")
+                       << "\n"
                           "model:\n"
                           "  proj_hidden: 16\n"
                           "  proj_dim: 8\n"
                           "loss:\n"
                           "  method: " << method << "\n"
-                          "  paco_queue: 48\n";
+                       << (method == "proco" ? "" : "  paco_queue: 48\n");
     auto meta = ltcl::test::expect_kill_resume_exact(dir.path(), cfg, 11);
     EXPECT_EQ(meta.global_step, 9) << method;
   }
