@@ -20,6 +20,7 @@ RuntimeError carrying ltcl's message.
 import math
 from typing import Optional, Sequence, Union
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -29,7 +30,8 @@ __all__ = [
     "ProCoLoss", "PaCoLoss", "rcl_margins",
 ]
 
-Counts = Union[Sequence[int], Tensor, "numpy.ndarray"]  # noqa: F821
+#: Class counts n_c: a list, a NumPy array or a tensor of whole numbers > 0.
+Counts = Union[Sequence[int], np.ndarray, Tensor]
 
 _ops = torch.ops.ltcl
 
