@@ -34,7 +34,7 @@ except ImportError as e:  # pip's build isolation, or no torch at all
 # here so a partial copy of the tree fails naming the file.
 SOURCES = ["src/losses/" + n for n in (
     "checks.cpp", "checks.h", "classification.cpp", "contrastive.cpp",
-    "bessel.cpp", "hybrid.cpp", "paco.cpp", "proco.cpp")] + [
+    "bessel.cpp", "hybrid.cpp", "paco.cpp", "proco.cpp", "rescom.cpp")] + [
     "torch_ops/ops.cpp", "include/ltcl/util/error.h",
     "include/ltcl/losses/options.h"]
 missing = [s for s in SOURCES if not os.path.isfile(os.path.join(ROOT, s))]

@@ -17,6 +17,7 @@
 #include "ltcl/losses/hybrid.h"
 #include "ltcl/losses/paco.h"
 #include "ltcl/losses/proco.h"
+#include "ltcl/losses/rescom.h"
 
 namespace {
 
@@ -101,6 +102,31 @@ torch::Tensor psc_loss(
       ltcl::losses::PSCLossOptions().temperature(temperature));
 }
 
+torch::Tensor rescom_loss(
+    const torch::Tensor& features,
+    const torch::Tensor& labels,
+    const torch::Tensor& queue_keys,
+    const torch::Tensor& queue_valid,
+    const c10::optional<torch::Tensor>& class_weights,
+    double temperature,
+    int64_t k_pos,
+    int64_t k_neg) {
+  return F::rescom_contrastive_loss(
+      features,
+      labels,
+      queue_keys,
+      queue_valid,
+      class_weights.has_value() ? *class_weights : torch::Tensor(),
+      ltcl::losses::ResComLossOptions()
+          .temperature(temperature)
+          .k_pos(k_pos)
+          .k_neg(k_neg));
+}
+
+torch::Tensor class_balanced_weights(c10::IntArrayRef counts, double beta) {
+  return ltcl::losses::class_balanced_weights(counts.vec(), beta);
+}
+
 std::tuple<torch::Tensor, torch::Tensor> log_bessel_i(
     double nu,
     const torch::Tensor& x) {
@@ -141,6 +167,14 @@ TORCH_LIBRARY(ltcl, m) {
       "Tensor class_counts, float tau=0.1) -> Tensor",
       &ltcl::losses::proco_loss);
   m.def("log_bessel_i(float nu, Tensor x) -> (Tensor, Tensor)", &log_bessel_i);
+  m.def(
+      "rescom_loss(Tensor features, Tensor labels, Tensor queue_keys, "
+      "Tensor queue_valid, Tensor? class_weights=None, float temperature=0.2, "
+      "int k_pos=1, int k_neg=400) -> Tensor",
+      &rescom_loss);
+  m.def(
+      "class_balanced_weights(int[] class_counts, float beta=0.999999) -> Tensor",
+      &class_balanced_weights);
   m.def(
       "paco_loss(Tensor centre_logits, Tensor anchors, Tensor labels, "
       "Tensor contrast, Tensor contrast_labels, Tensor self_index, "

@@ -26,4 +26,5 @@
 #include "../../src/losses/hybrid.cpp"
 #include "../../src/losses/paco.cpp"
 #include "../../src/losses/proco.cpp"
+#include "../../src/losses/rescom.cpp"
 #include "../../torch_ops/ops.cpp"

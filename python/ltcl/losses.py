@@ -27,7 +27,8 @@ from torch import Tensor, nn
 __all__ = [
     "ContrastiveLoss", "SupCon", "BCL", "RCL", "BCLRCL", "LogitAdjustedLoss",
     "BalancedSoftmaxLoss", "LDAMLoss", "drw_weights", "FocalLoss", "PSCLoss",
-    "ProCoLoss", "PaCoLoss", "rcl_margins",
+    "ProCoLoss", "PaCoLoss", "rcl_margins", "ResComLoss", "ClassBalancedQueue",
+    "LabeledQueue", "class_balanced_weights",
 ]
 
 #: Class counts n_c: a list, a NumPy array or a tensor of whole numbers > 0.
@@ -639,3 +640,204 @@ class PaCoLoss(_Loss):
                              % (n, _shape(self_index)))
         return _ops.paco_loss(g, a, labels, contrast, contrast_labels,
                               self_index, self.alpha, self.tau)
+
+
+# ---------------------------------------------------------------------------
+# ResCom (METHODS.md section 5) and the queues of ResCom / PaCo / GPaCo
+# ---------------------------------------------------------------------------
+
+
+def class_balanced_weights(class_counts: Counts, beta: float = 0.999999) -> Tensor:
+    r"""Cui et al.'s class-balanced weights (ResCom's anchor weights)::
+
+        E_c = (1 - beta^n_c) / (1 - beta),   w_c = mean_j(E_j) / E_c
+
+    Returns float32 [C]."""
+    counts = _counts_tensor("class_balanced_weights", class_counts)
+    beta = float(beta)
+    if not (0 <= beta < 1):
+        raise ValueError("class_balanced_weights - beta must be in [0, 1): "
+                         "{got %r}" % beta)
+    return _ops.class_balanced_weights(counts.tolist(), beta)
+
+
+class ClassBalancedQueue(nn.Module):
+    r"""ResCom's class-balanced memory: Q keys per class, FIFO per class,
+    held in buffers (``state_dict`` saves it; ``.to`` moves it)::
+
+        keys [C, Q, D], ptr [C] (next slot of each class), count [C] (<= Q)
+
+    ``enqueue(z [B, D], labels [B])`` writes each sample into its class's
+    next slot in batch order (detached); of more than Q samples of one class
+    in a batch the last Q survive, as one at a time would leave them.
+    ``valid_mask()`` [C, Q] is True on the filled slots."""
+
+    def __init__(self, num_classes: int, dim: int, per_class: int = 10) -> None:
+        super().__init__()
+        for name, v in (("num_classes", num_classes), ("dim", dim),
+                        ("per_class", per_class)):
+            if int(v) < 1:
+                raise ValueError("ClassBalancedQueue - %s must be >= 1: "
+                                 "{got %r}" % (name, v))
+        self.num_classes, self.dim, self.per_class = \
+            int(num_classes), int(dim), int(per_class)
+        self.register_buffer("keys", torch.zeros(self.num_classes,
+                                                 self.per_class, self.dim))
+        self.register_buffer("ptr", torch.zeros(self.num_classes, dtype=torch.int64))
+        self.register_buffer("count", torch.zeros(self.num_classes, dtype=torch.int64))
+
+    @torch.no_grad()
+    def enqueue(self, z: Tensor, labels: Tensor) -> None:
+        if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != self.dim:
+            raise ValueError("ClassBalancedQueue.enqueue - z must be [B, %d]: "
+                             "{got %s}" % (self.dim, _shape(z)))
+        _check_labels("ClassBalancedQueue.enqueue", labels, z.shape[0], "z.size(0)")
+        if labels.numel() == 0:
+            return
+        y = labels.to(self.keys.device, torch.int64)
+        if int(y.min()) < 0 or int(y.max()) >= self.num_classes:
+            raise ValueError("ClassBalancedQueue.enqueue - labels must be in "
+                             "[0, %d): {got %d .. %d}"
+                             % (self.num_classes, int(y.min()), int(y.max())))
+        z = z.detach().to(self.keys.device, self.keys.dtype)
+        q = self.per_class
+        n_c = torch.bincount(y, minlength=self.num_classes)
+        # Rank of each sample among its class's samples in the batch.
+        order = torch.sort(y, stable=True).indices
+        ys = y[order]
+        start = torch.cumsum(n_c, 0) - n_c
+        rank = torch.arange(y.numel(), device=y.device) - start[ys]
+        keep = rank >= n_c[ys] - q
+        cls, rank, src = ys[keep], rank[keep], order[keep]
+        slot = (self.ptr[cls] + rank) % q
+        self.keys[cls, slot] = z[src]
+        self.ptr.copy_((self.ptr + n_c) % q)
+        self.count.copy_(torch.clamp(self.count + n_c, max=q))
+
+    def valid_mask(self) -> Tensor:
+        slots = torch.arange(self.per_class, device=self.count.device)
+        return slots.unsqueeze(0) < self.count.unsqueeze(1)
+
+    def extra_repr(self) -> str:
+        return "num_classes=%d, per_class=%d, dim=%d" % (
+            self.num_classes, self.per_class, self.dim)
+
+
+class ResComLoss(_Loss):
+    r"""ResCom's class-balanced contrastive loss with hard mining against a
+    class-balanced queue (Zhong et al., 2022; METHODS.md section 5). Per
+    view anchor i (N = V*B anchors) the logits, all divided by tau::
+
+        [ z_i . z_k for the batch's view embeddings k != i,
+          the k_pos LEAST similar valid queue keys of class y_i (positives),
+          the k_neg MOST similar valid queue keys of other classes ]
+        positives P(i) = batch keys with y_k = y_i (k != i) + the mined ones
+        L_i  = -1/|P(i)| sum_{p in P(i)} log softmax(logits_i)_p
+        loss = (1/N) sum_i w_{y_i} L_i,   w: class_balanced_weights(beta)
+
+    Anchors without positives add 0. The queue keys are constants.
+    ``ResComLoss(class_counts, temperature=0.2, k_pos=1, k_neg=400,
+    per_class=10, beta=0.999999, weighted=True)`` holds its queue
+    (``self.queue``, a :class:`ClassBalancedQueue` created at the first
+    call, or given) and, as the reference code, does NOT enqueue itself:
+    after the optimizer step call ``loss.queue.enqueue(z[:, 0].detach(),
+    labels)`` (the first views). forward(features [B, V, D] normalised,
+    labels [B]). ResCom's total: Siamese Balanced Softmax on both views'
+    logits (:class:`BalancedSoftmaxLoss` on the 2B rows) + 0.5 * this.
+    """
+
+    _options = ("temperature", "k_pos", "k_neg", "per_class", "beta", "weighted")
+
+    def __init__(self, class_counts: Counts, *, temperature: float = 0.2,
+                 k_pos: int = 1, k_neg: int = 400, per_class: int = 10,
+                 beta: float = 0.999999, weighted: bool = True,
+                 queue: Optional[ClassBalancedQueue] = None) -> None:
+        super().__init__(class_counts)
+        self.temperature = _positive("ResComLoss", "temperature", temperature)
+        for name, v in (("k_pos", k_pos), ("k_neg", k_neg)):
+            if int(v) < 0:
+                raise ValueError("ResComLoss - %s must be >= 0: {got %r}" % (name, v))
+        self.k_pos, self.k_neg, self.per_class = int(k_pos), int(k_neg), int(per_class)
+        self.beta, self.weighted = float(beta), bool(weighted)
+        if weighted:
+            self.register_buffer("class_weights",
+                                 class_balanced_weights(self.class_counts, beta))
+        else:
+            self.register_buffer("class_weights", None)
+        self.queue = queue
+
+    def forward(self, features: Tensor, labels: Tensor) -> Tensor:
+        if not isinstance(features, Tensor) or features.dim() != 3 or \
+                not features.is_floating_point():
+            raise ValueError("ResComLoss - features must be a floating tensor "
+                             "[B, V, D]: {got %s}" % _shape(features))
+        _check_labels("ResComLoss", labels, features.shape[0], "features.size(0)")
+        if self.queue is None:
+            self.queue = ClassBalancedQueue(self.num_classes, features.shape[2],
+                                            self.per_class).to(features.device)
+        if self.queue.dim != features.shape[2] or \
+                self.queue.num_classes != self.num_classes:
+            raise ValueError("ResComLoss - the queue is [%d, %d, %d] (C, Q, D) "
+                             "but features are %s with %d classes"
+                             % (self.queue.num_classes, self.queue.per_class,
+                                self.queue.dim, _shape(features), self.num_classes))
+        return _ops.rescom_loss(features, labels, self.queue.keys,
+                                self.queue.valid_mask(), self.class_weights,
+                                self.temperature, self.k_pos, self.k_neg)
+
+
+class LabeledQueue(nn.Module):
+    r"""PaCo / GPaCo's FIFO of the last K labelled keys (MoCo's queue with
+    labels), in buffers: keys [K, D], labels [K], position [1]. Its initial
+    content is the official code's draw: keys standard normal normalised
+    over dim 0 (so each is short, |k| ~ sqrt(D / K)), labels uniform in
+    [0, C) (torch's generator, ``seed`` when given). ``enqueue(keys [B, D],
+    labels [B])`` replaces the oldest B entries (after the optimizer step;
+    the loss reads the queue as it was). Use with :class:`PaCoLoss`::
+
+        contrast = torch.cat([q, k, queue.keys]); fy = torch.cat([y, y, queue.labels])
+    """
+
+    def __init__(self, size: int, dim: int, num_classes: int,
+                 seed: Optional[int] = None) -> None:
+        super().__init__()
+        for name, v in (("size", size), ("dim", dim), ("num_classes", num_classes)):
+            if int(v) < 1:
+                raise ValueError("LabeledQueue - %s must be >= 1: {got %r}" % (name, v))
+        self.size, self.dim, self.num_classes = int(size), int(dim), int(num_classes)
+        g = torch.Generator()
+        if seed is not None:
+            g.manual_seed(int(seed))
+        else:
+            g.seed()
+        keys = torch.randn(self.size, self.dim, generator=g)
+        self.register_buffer("keys", keys / keys.norm(dim=0, keepdim=True).clamp_min(1e-12))
+        self.register_buffer("labels", torch.randint(0, self.num_classes, (self.size,), generator=g))
+        self.register_buffer("position", torch.zeros(1, dtype=torch.int64))
+
+    @torch.no_grad()
+    def enqueue(self, keys: Tensor, labels: Tensor) -> None:
+        if not isinstance(keys, Tensor) or keys.dim() != 2 or keys.shape[1] != self.dim:
+            raise ValueError("LabeledQueue.enqueue - keys must be [B, %d]: {got %s}"
+                             % (self.dim, _shape(keys)))
+        _check_labels("LabeledQueue.enqueue", labels, keys.shape[0], "keys.size(0)")
+        b = keys.shape[0]
+        if b == 0:
+            return
+        if int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
+            raise ValueError("LabeledQueue.enqueue - labels must be in [0, %d): "
+                             "{got %d .. %d}" % (self.num_classes,
+                                                 int(labels.min()), int(labels.max())))
+        k = keys.detach().to(self.keys.device, self.keys.dtype)
+        y = labels.to(self.labels.device, torch.int64)
+        start = int(self.position)
+        if b > self.size:
+            start = (start + b - self.size) % self.size
+            k, y, b = k[-self.size:], y[-self.size:], self.size
+        slots = (torch.arange(b, device=self.keys.device) + start) % self.size
+        self.keys[slots] = k
+        self.labels[slots] = y
+        self.position.fill_((start + b) % self.size)
+
+    def extra_repr(self) -> str:
+        return "size=%d, dim=%d, num_classes=%d" % (self.size, self.dim, self.num_classes)

@@ -142,6 +142,47 @@ def ref_proco(z, y, mu, kappa, counts, tau):
 # --------------------------------------------------------------------------
 
 
+
+def ref_cb_weights(counts, beta):
+    e = [(1 - beta ** n) / (1 - beta) for n in counts]
+    m = sum(e) / len(e)
+    return [m / x for x in e]
+
+
+def ref_rescom(z, y, keys, valid, weights, tau, k_pos, k_neg):
+    """Loops over the V*B anchors: batch logits, then the mined queue keys."""
+    b, v, d = z.shape
+    c, q, _ = keys.shape
+    anchors = z.transpose(0, 1).reshape(b * v, d)
+    ya = y.repeat(v)
+    total = 0
+    for i in range(b * v):
+        logits, pos = [], []
+        for k in range(b * v):
+            if k == i:
+                continue
+            logits.append(anchors[i] @ anchors[k] / tau)
+            pos.append(bool(ya[k] == ya[i]))
+        own = [(float(anchors[i] @ keys[ya[i], j]), j) for j in range(q) if valid[ya[i], j]]
+        own.sort()
+        for _, j in own[:k_pos]:
+            logits.append(anchors[i] @ keys[ya[i], j] / tau)
+            pos.append(True)
+        other = [(float(anchors[i] @ keys[cc, j]), cc, j) for cc in range(c)
+                 for j in range(q) if valid[cc, j] and cc != int(ya[i])]
+        other.sort(key=lambda t: -t[0])
+        for _, cc, j in other[:k_neg]:
+            logits.append(anchors[i] @ keys[cc, j] / tau)
+            pos.append(False)
+        lg = torch.stack(logits)
+        lsm = lg - torch.logsumexp(lg, 0)
+        npos = sum(pos)
+        if npos:
+            li = -sum(lsm[j] for j in range(len(pos)) if pos[j]) / npos
+            total = total + (weights[int(ya[i])] if weights is not None else 1.0) * li
+    return total / (b * v)
+
+
 class LossTest(unittest.TestCase):
 
     def setUp(self):
@@ -343,6 +384,80 @@ class LossTest(unittest.TestCase):
                                                                torch.tensor(counts), 0.1),
                            lambda t: ref_proco(t, y, mu, kappa, counts, 0.1),
                            [z], torch.float64 if dtype == torch.float64 else torch.float32)
+
+    def test_rescom(self):
+        counts = [60, 20, 6, 2]
+        torch.manual_seed(11)
+        y = torch.tensor([0, 1, 0, 2, 3, 0])
+        keys64 = unit(torch.randn(4, 3, 5, dtype=torch.float64))
+        valid = torch.tensor([[1, 1, 1], [1, 0, 0], [0, 0, 0], [1, 1, 0]], dtype=torch.bool)
+        w = ref_cb_weights(counts, 0.999)
+        torch.testing.assert_close(L.class_balanced_weights(counts, 0.999).double(),
+                                   torch.tensor(w, dtype=torch.float64), rtol=1e-6, atol=0)
+        for dtype in (torch.float64, torch.float32):
+            z = unit(torch.randn(6, 2, 5, dtype=dtype)).requires_grad_()
+            for k_pos, k_neg, weighted in ((1, 400, True), (2, 3, False), (0, 1, True)):
+                mod = L.ResComLoss(counts, temperature=0.3, k_pos=k_pos, k_neg=k_neg,
+                                   per_class=3, beta=0.999, weighted=weighted)
+                q = L.ClassBalancedQueue(4, 5, 3).to(dtype)
+                q.keys.copy_(keys64.to(dtype))
+                q.count.copy_(valid.sum(1))
+                mod.queue = q
+                cw = mod.class_weights
+                with self.subTest(dtype=dtype, k_pos=k_pos, k_neg=k_neg, weighted=weighted):
+                    self.check(lambda a: mod(a, y),
+                               lambda a: torch.ops.ltcl.rescom_loss(
+                                   a, y, q.keys, q.valid_mask(), cw, 0.3, k_pos, k_neg),
+                               # the weights as the module holds them
+                               # (float32; checked against the formula above)
+                               lambda a: ref_rescom(a, y, keys64, valid,
+                                                    cw.double().tolist() if weighted else None,
+                                                    0.3, k_pos, k_neg),
+                               [z], dtype)
+
+    def test_queues_equal_one_at_a_time_fifos(self):
+        torch.manual_seed(3)
+        # ClassBalancedQueue: per class, slot ptr, ptr + 1 ... mod Q.
+        q = L.ClassBalancedQueue(3, 2, 4)
+        keys = torch.zeros(3, 4, 2)
+        ptr, count = [0, 0, 0], [0, 0, 0]
+        for b in (5, 9, 1, 12):
+            z = torch.randn(b, 2)
+            y = torch.randint(0, 3, (b,))
+            q.enqueue(z, y)
+            for i in range(b):
+                c = int(y[i])
+                keys[c, ptr[c]] = z[i]
+                ptr[c] = (ptr[c] + 1) % 4
+                count[c] = min(count[c] + 1, 4)
+            self.assertTrue(torch.equal(q.keys, keys))
+            self.assertEqual(q.ptr.tolist(), ptr)
+            self.assertEqual(q.count.tolist(), count)
+        # LabeledQueue: entry pos, pos + 1 ... mod K.
+        lq = L.LabeledQueue(5, 2, 4, seed=1)
+        self.assertTrue(torch.allclose(lq.keys.norm(dim=0), torch.ones(2)))
+        k_ref, y_ref, pos = lq.keys.clone(), lq.labels.clone(), 0
+        for b in (3, 3, 7, 0, 1):
+            k = torch.randn(b, 2)
+            y = torch.randint(0, 4, (b,))
+            lq.enqueue(k, y)
+            for i in range(b):
+                k_ref[pos], y_ref[pos] = k[i], y[i]
+                pos = (pos + 1) % 5
+            self.assertTrue(torch.equal(lq.keys, k_ref))
+            self.assertTrue(torch.equal(lq.labels, y_ref))
+            self.assertEqual(int(lq.position), pos)
+        # Both in state_dict, and back.
+        sd = lq.state_dict()
+        self.assertEqual(sorted(sd), ["keys", "labels", "position"])
+        other = L.LabeledQueue(5, 2, 4, seed=2)
+        other.load_state_dict(sd)
+        self.assertTrue(torch.equal(other.keys, lq.keys))
+        self.assertEqual(sorted(q.state_dict()), ["count", "keys", "ptr"])
+        with self.assertRaisesRegex(ValueError, r"\[0, 4\)"):
+            lq.enqueue(torch.zeros(1, 2), torch.tensor([4]))
+        with self.assertRaisesRegex(ValueError, r"\[B, 2\]"):
+            q.enqueue(torch.zeros(1, 3), torch.tensor([0]))
 
     def test_buffers_move_and_save(self):
         m = L.BCLRCL([10, 5, 1])
