@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ltcl/augment/rand_augment_timm.h"
 #include "ltcl/data/kinds.h"
 #include "ltcl/util/error.h"
 
@@ -68,6 +69,9 @@ const std::vector<std::string>& recipe_names() {
       "imagenet_standard",
       "imagenet_randaug",
       "imagenet_autoaug",
+      "imagenet_randcls",
+      "imagenet_randclsstack",
+      "imagenet_sim",
       "eval"};
   return names;
 }
@@ -163,6 +167,29 @@ Recipe make_recipe(const std::string& name, const DatasetStats& stats) {
          random_horizontal_flip(0.5),
          color_jitter(0.4, 0.4, 0.4, 0.0),
          rand_augment(2, 10)});
+  } else if (name == "imagenet_randcls" || name == "imagenet_randclsstack" ||
+             name == "imagenet_sim") {
+    // PaCo / GPaCo's ImageNet-LT views (their paco_lt.py: augmentation_
+    // randncls, _randnclsstack, _sim): timm's RandAugment 'rand-n2-m10-
+    // mstd0.5' with the ImageNet mean as fill; the blur is MoCo v2's (sigma
+    // 0.1-2, p 0.5) with simclr_blur's kernel.
+    const int k = std::max(3, 2 * static_cast<int>(std::lround(size * 0.05)) + 1);
+    std::vector<Transform> t = {random_resized_crop(size, {0.08, 1.0})};
+    if (name == "imagenet_sim") {
+      t.push_back(color_jitter(0.4, 0.4, 0.4, 0.0));
+      t.push_back(random_grayscale(0.2));
+      t.push_back(random_apply(gaussian_blur(k, 0.1, 2.0), 0.5));
+      t.push_back(random_horizontal_flip(0.5));
+    } else {
+      t.push_back(random_horizontal_flip(0.5));
+      t.push_back(color_jitter(0.4, 0.4, 0.4, 0.0));
+      if (name == "imagenet_randclsstack") {
+        t.push_back(random_grayscale(0.2));
+        t.push_back(random_apply(gaussian_blur(k, 0.1, 2.0), 0.5));
+      }
+      t.push_back(rand_augment_timm());
+    }
+    r.augment = compose(std::move(t));
   } else if (name == "imagenet_autoaug") {
     r.augment = compose(
         {random_resized_crop(size, {0.08, 1.0}),

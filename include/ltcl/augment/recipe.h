@@ -66,6 +66,14 @@ const std::vector<std::string>& recipe_names();
 //                         + ColorJitter(0.4, 0.4, 0.4) + RandAugment(2, 10)
 //   imagenet_autoaug      RandomResizedCrop(size, 0.08-1) + flip
 //                         + AutoAugment ImageNet
+//   imagenet_randcls      RandomResizedCrop(size, 0.08-1) + flip
+//                         + ColorJitter(0.4, 0.4, 0.4) + timm's RandAugment
+//                         n2 m10 mstd0.5 (rand_augment_timm.h): PaCo's view
+//   imagenet_randclsstack imagenet_randcls + RandomGrayscale(0.2) + blur
+//                         (p 0.5) before the RandAugment: GPaCo's 2nd view
+//   imagenet_sim          RandomResizedCrop + ColorJitter(0.4, 0.4, 0.4) +
+//                         RandomGrayscale(0.2) + blur (p 0.5) + flip: PaCo's
+//                         2nd view
 //   eval                  normalise only (small images); Resize(256) +
 //                         CenterCrop(224) for ImageNet-sized ones
 //                         (Resize(size * 256 / 224) + CenterCrop(size) for
