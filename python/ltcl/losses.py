@@ -28,7 +28,7 @@ __all__ = [
     "ContrastiveLoss", "SupCon", "BCL", "RCL", "BCLRCL", "LogitAdjustedLoss",
     "BalancedSoftmaxLoss", "LDAMLoss", "drw_weights", "FocalLoss", "PSCLoss",
     "ProCoLoss", "PaCoLoss", "rcl_margins", "ResComLoss", "ClassBalancedQueue",
-    "LabeledQueue", "class_balanced_weights",
+    "LabeledQueue", "class_balanced_weights", "VmfEstimator",
 ]
 
 #: Class counts n_c: a list, a NumPy array or a tensor of whole numbers > 0.
@@ -841,3 +841,88 @@ class LabeledQueue(nn.Module):
 
     def extra_repr(self) -> str:
         return "size=%d, dim=%d, num_classes=%d" % (self.size, self.dim, self.num_classes)
+
+
+class VmfEstimator(nn.Module):
+    r"""ProCo's per-class von Mises-Fisher estimates (METHODS.md section 9;
+    ltcl's C++ ``models::VmfEstimator``), in buffers so ``state_dict`` saves
+    them. Two estimators, "old" and "current", each Ave [C, p], Amount [C]:
+
+    - ``start_epoch()`` (at each epoch's first step): old <- current;
+      current reset to Ave_c = 0.9 normalise(n_c), n_c standard normal
+      (``generator`` when given), Amount 0;
+    - ``update(z, labels)`` (once per contrastive view, the batch gathered
+      from every process, detached): for each class c with m_c samples,
+      w_c = m_c / (m_c + Amount_c), Ave_c <- (1 - w_c) Ave_c + w_c mean_c,
+      Amount_c += m_c, in both estimators;
+    - the estimate the loss reads is old's: R_c = ||Ave_c||, ``mu()`` =
+      Ave_c / R_c, ``kappa()`` = p R_c / (1 - R_c^2), set to 1e5 above 1e5
+      or when negative (the official code's form).
+
+    ProCo per step (``est``, ``loss = ProCoLoss(counts)``)::
+
+        for z in (z1, z2):
+            est.update(z.detach(), y)
+            con = con + loss(z, y, est.mu(), est.kappa())
+    """
+
+    def __init__(self, num_classes: int, dim: int,
+                 generator: Optional[torch.Generator] = None) -> None:
+        super().__init__()
+        if int(num_classes) < 1 or int(dim) < 2:
+            raise ValueError("VmfEstimator - needs >= 1 class and dim >= 2: "
+                             "{got %r classes, dim %r}" % (num_classes, dim))
+        self.num_classes, self.dim = int(num_classes), int(dim)
+        self.generator = generator
+        ave = self._reset_ave()
+        self.register_buffer("old_ave", ave.clone())
+        self.register_buffer("cur_ave", ave.clone())
+        self.register_buffer("old_amount", torch.zeros(self.num_classes))
+        self.register_buffer("cur_amount", torch.zeros(self.num_classes))
+
+    def _reset_ave(self) -> Tensor:
+        n = torch.randn(self.num_classes, self.dim, dtype=torch.float64,
+                        generator=self.generator)
+        return (0.9 * n / n.norm(dim=1, keepdim=True)).float()
+
+    @torch.no_grad()
+    def start_epoch(self) -> None:
+        self.old_ave.copy_(self.cur_ave)
+        self.old_amount.copy_(self.cur_amount)
+        self.cur_ave.copy_(self._reset_ave().to(self.cur_ave.device))
+        self.cur_amount.zero_()
+
+    @torch.no_grad()
+    def update(self, z: Tensor, labels: Tensor) -> None:
+        if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != self.dim:
+            raise ValueError("VmfEstimator.update - z must be [B, %d]: {got %s}"
+                             % (self.dim, _shape(z)))
+        _check_labels("VmfEstimator.update", labels, z.shape[0], "z.size(0)")
+        if labels.numel() == 0:
+            return
+        y = labels.to(self.old_ave.device, torch.int64)
+        if int(y.min()) < 0 or int(y.max()) >= self.num_classes:
+            raise ValueError("VmfEstimator.update - labels must be in [0, %d): "
+                             "{got %d .. %d}" % (self.num_classes, int(y.min()), int(y.max())))
+        zz = z.detach().to(self.old_ave.device, self.old_ave.dtype)
+        sums = torch.zeros_like(self.old_ave).index_add_(0, y, zz)
+        m = torch.zeros_like(self.old_amount).index_add_(
+            0, y, torch.ones(y.numel(), dtype=self.old_amount.dtype, device=y.device))
+        present = m > 0
+        mean = sums / m.clamp(min=1).unsqueeze(1)
+        for ave, amount in ((self.old_ave, self.old_amount),
+                            (self.cur_ave, self.cur_amount)):
+            w = torch.where(present, m / (m + amount).clamp(min=1e-30), torch.zeros_like(m))
+            ave.copy_((1 - w).unsqueeze(1) * ave + w.unsqueeze(1) * mean)
+            amount.add_(m)
+
+    def mu(self) -> Tensor:
+        return self.old_ave / self.old_ave.norm(dim=1, keepdim=True)
+
+    def kappa(self) -> Tensor:
+        r = self.old_ave.norm(dim=1)
+        k = self.dim * r / (1 - r * r)
+        return torch.where((k > 1e5) | (k < 0), torch.full_like(k, 1e5), k)
+
+    def extra_repr(self) -> str:
+        return "num_classes=%d, dim=%d" % (self.num_classes, self.dim)

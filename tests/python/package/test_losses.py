@@ -459,6 +459,53 @@ class LossTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, r"\[B, 2\]"):
             q.enqueue(torch.zeros(1, 3), torch.tensor([0]))
 
+    def test_vmf_estimator(self):
+        """Ave is the plain mean of every sample seen since the reset (the
+        running weights telescope), old spans two epochs, kappa by hand."""
+        torch.manual_seed(2)
+        est = L.VmfEstimator(3, 4, generator=torch.Generator().manual_seed(1))
+        self.assertTrue(torch.allclose(est.cur_ave.norm(dim=1), torch.full((3,), 0.9)))
+        seen0, seen1 = [], []
+        y1 = torch.tensor([0, 0, 2, 1, 0])
+        z1 = unit(torch.randn(5, 4))
+        est.start_epoch()  # epoch 0: old = the initial draw, current reset
+        est.update(z1, y1)
+        seen0.append((z1, y1))
+        est.start_epoch()  # epoch 1: old <- epoch 0's
+        y2 = torch.tensor([0, 2, 2])
+        z2 = unit(torch.randn(3, 4))
+        est.update(z2, y2)
+        seen1.append((z2, y2))
+        for c in range(3):
+            old = torch.cat([z[y == c] for z, y in seen0 + seen1])
+            cur = torch.cat([z[y == c] for z, y in seen1] or [torch.zeros(0, 4)])
+            torch.testing.assert_close(est.old_ave[c], old.mean(0), rtol=1e-6, atol=1e-6)
+            self.assertEqual(float(est.old_amount[c]), float(len(old)))
+            if len(cur):
+                torch.testing.assert_close(est.cur_ave[c], cur.mean(0), rtol=1e-6, atol=1e-6)
+            else:  # class 1 not seen this epoch: the reset draw stays
+                self.assertAlmostEqual(float(est.cur_ave[c].norm()), 0.9, places=6)
+        r = est.old_ave.norm(dim=1).double()
+        k = 4 * r / (1 - r * r)  # class 1: one sample, R = 1: capped
+        k[(k > 1e5) | (k < 0)] = 1e5
+        self.assertEqual(float(k[1]), 1e5)
+        torch.testing.assert_close(est.kappa().double(), k, rtol=1e-5, atol=0)
+        torch.testing.assert_close(est.mu().norm(dim=1), torch.ones(3))
+        # A class whose samples cancel: R ~ 0, kappa ~ 0; R -> 1: capped at 1e5.
+        e2 = L.VmfEstimator(2, 2)
+        e2.start_epoch()
+        e2.start_epoch()
+        e2.update(torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]),
+                  torch.tensor([0, 0, 1, 1]))
+        k = e2.kappa()
+        self.assertLess(float(k[0]), 1e-5)
+        self.assertEqual(float(k[1]), 1e5)
+        self.assertEqual(sorted(est.state_dict()),
+                         ["cur_amount", "cur_ave", "old_amount", "old_ave"])
+        # Feeds ProCoLoss.
+        loss = L.ProCoLoss([5, 3, 2])(z2.double(), y2, est.mu().double(), est.kappa().double())
+        self.assertTrue(math.isfinite(float(loss)))
+
     def test_buffers_move_and_save(self):
         m = L.BCLRCL([10, 5, 1])
         self.assertEqual(m.class_counts.dtype, torch.int64)
