@@ -8,7 +8,8 @@ torch.nn.Modules), long-tail subsets and samplers, metrics, checkpoints.
 Modules:
     ltcl.losses      SupCon, BCL, RCL, ContrastiveLoss, LogitAdjustedLoss,
                      BalancedSoftmaxLoss, LDAMLoss (+ drw_weights), FocalLoss,
-                     PSCLoss, ProCoLoss, PaCoLoss
+                     PSCLoss, ProCoLoss (+ VmfEstimator), PaCoLoss (+
+                     LabeledQueue), ResComLoss (+ ClassBalancedQueue)
     ltcl.data        long_tail_counts, select_long_tail, ClassBalancedSampler,
                      SquareRootSampler, shot_groups
     ltcl.metrics     group_accuracy, ece, embedding_metrics
