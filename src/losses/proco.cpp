@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "checks.h"
+#include "ltcl/losses/checks.h"
 #include "ltcl/losses/bessel.h"
 #include "ltcl/util/error.h"
 
@@ -85,7 +86,9 @@ torch::Tensor proco_logits(
         "{} - kappa must be [{}]: {{got {}}}", name, mu.size(0),
         detail::shape(kappa));
   }
-  if (kappa.numel() > 0 &&
+  // Reads kappa back (a device sync): skipped inside a TrustedInputs scope
+  // (the trainer's steps after the first).
+  if (kappa.numel() > 0 && !inputs_trusted() &&
       !(torch::isfinite(kappa).all().item<bool>() &&
         (kappa > 0).all().item<bool>())) {
     fail("{} - kappa must be finite and > 0", name);
