@@ -3,8 +3,9 @@
 #   scripts/setup.sh [--tests] [--bench] [--no-build]
 # --tests adds what the test suite needs (Debian's python3-torch + numpy for
 # the NumPy-exactness and PyTorch-op tests, PIL for scripts/reproduce/'s
-# image-folder converter, pytest for the Python package's tests
-# (tests/python/pip_install_check.sh), python3-venv for the venv into which the CTest
+# image-folder converter, pytest, setuptools, wheel and the Python headers
+# for the Python package's build and tests (tests/python/pip_install_check.sh:
+# then no pip registry is needed), python3-venv for the venv into which the CTest
 # fixture python.tensorboard_venv pip-installs tensorboard, which Debian
 # lacks: tests/util/tb_venv.sh); --bench adds torchvision for the
 # loader comparison. Idempotent: a second run installs nothing and only
@@ -31,7 +32,8 @@ pkgs=(cmake ninja-build g++ pkg-config
       dataset-fashion-mnist)
 if (( want_tests )); then
   pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev python3-torch python3-numpy
-         python3-pil python3-scipy python3-venv python3-pytest)
+         python3-pil python3-scipy python3-venv python3-pytest python3-setuptools
+         python3-wheel python3-dev)
 fi
 if (( want_bench )); then
   pkgs+=(python3-torchvision python3-pil)
