@@ -18,8 +18,10 @@ epoch) with TensorBoard on; then, with the tensorboard pip package:
 
   /usr/bin/python3 tests/scripts/test_tensorboard_run.py --ltcl build/ltcl \
       --work DIR --venv build/tbvenv
-Exit 0: pass; 1: a check failed; 77: skipped (no tensorboard: the venv
-fixture could not be made; no numpy / PIL).
+Without the tensorboard package (no pip index for the venv fixture) the run
+and its event file's TFRecord framing are still checked, then it exits 77
+saying what was not read back. Exit 0: pass; 1: a check failed; 77: skipped
+(no tensorboard; no numpy / PIL).
 """
 import argparse
 import glob
@@ -60,10 +62,6 @@ def main():
             and not os.environ.get("LTCL_TB_IN_VENV"):
         os.execve(venv_python, [venv_python] + sys.argv,
                   dict(os.environ, LTCL_TB_IN_VENV="1"))
-    if not have:
-        print("=" * 70 + "\nSKIPPED: no tensorboard package (tests/util/tb_venv.sh "
-              "makes the venv; it needs pip's index)\n" + "=" * 70, file=sys.stderr)
-        return 77
     try:
         import numpy as np
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -71,10 +69,6 @@ def main():
     except ImportError:
         print("skipped: no numpy / PIL")
         return 77
-    from tensorboard.backend.event_processing import event_accumulator as ea
-    from tensorboard.plugins.projector import projector_config_pb2
-    from google.protobuf import text_format
-
     shutil.rmtree(args.work, ignore_errors=True)
     data = os.path.join(args.work, "data")
     make_folder(data, np.random.default_rng(0))
@@ -94,6 +88,33 @@ def main():
 
     files = glob.glob(os.path.join(run, "events.out.tfevents.*"))
     check(len(files) == 1, f"one event file in the run folder ({len(files)})")
+    # Without the tensorboard package too: the TFRecord framing of every
+    # record (CRC-32C written in tests/util/tb_readback.py, independent of
+    # the C++ one), one record per step at least.
+    sys.path.insert(0, os.path.join(REPO, "tests", "util"))
+    from tb_readback import masked
+    import struct
+    if files:
+        data = open(files[0], "rb").read()
+        at, records, ok = 0, 0, True
+        while at < len(data) and ok:
+            (length,) = struct.unpack("<Q", data[at:at + 8])
+            ok = (struct.unpack("<I", data[at + 8:at + 12])[0] == masked(data[at:at + 8])
+                  and struct.unpack("<I", data[at + 12 + length:at + 16 + length])[0]
+                  == masked(data[at + 12:at + 12 + length]))
+            at += 16 + length
+            records += 1
+        n_steps = sum(1 for _ in open(os.path.join(run, "steps.jsonl")))
+        check(ok and at == len(data) and records > 3 * n_steps,
+              f"event file framing: {records} records, CRCs valid, 3+ per step")
+    if not have:
+        print("=" * 70 + "\nSKIPPED: the values were not read back: no tensorboard "
+              "package (tests/util/tb_venv.sh makes the venv; it needs pip's index)\n"
+              + "=" * 70, file=sys.stderr)
+        return 1 if failures else 77
+    from tensorboard.backend.event_processing import event_accumulator as ea
+    from tensorboard.plugins.projector import projector_config_pb2
+    from google.protobuf import text_format
     acc = ea.EventAccumulator(run, size_guidance={ea.SCALARS: 0, ea.HISTOGRAMS: 0,
                                                   ea.TENSORS: 0})
     acc.Reload()
