@@ -215,6 +215,25 @@ TEST(DistributedTrainer, ClassificationMethodsSyncBatchNormByDefault) {
       dir / "one" / "last.pt", dir / "two" / "last.pt", 2e-2, 1e-1);
 }
 
+// The per-epoch loss means of dir/one and dir/two (2 epochs each) agree for
+// `keys` within the bcl_rcl test's tolerances (1e-4 in epoch 1, 1e-2 in 2).
+void expect_epoch_losses_match(const ltcl::test::TempDir& dir,
+                               std::initializer_list<const char*> keys,
+                               const std::string& what = "") {
+  auto l1 = losses_of(dir / "one" / "last.pt");
+  auto l2 = losses_of(dir / "two" / "last.pt");
+  ASSERT_EQ(l1.size(), 2u);
+  ASSERT_EQ(l2.size(), 2u);
+  for (size_t e = 0; e < l1.size(); ++e) {
+    for (const char* k : keys) {
+      ASSERT_TRUE(l1[e].count(k) && l2[e].count(k)) << what << " " << k;
+      const double tol = e == 0 ? 1e-4 : 1e-2;
+      EXPECT_NEAR(l1[e][k], l2[e][k], tol * std::max(1.0, l1[e][k]))
+          << what << " epoch " << e << " " << k;
+    }
+  }
+}
+
 TEST(DistributedTrainer, ResComTwoProcessesMatchOneProcessQueueIncluded) {
   fs::path mnist = ltcl::test::shared_dataset("mnist");
   if (mnist.empty()) {
@@ -225,18 +244,8 @@ TEST(DistributedTrainer, ResComTwoProcessesMatchOneProcessQueueIncluded) {
   // 4 steps (2 x 2): steps 2-4 mine against a queue filled by both ranks.
   ASSERT_NO_FATAL_FAILURE(train_one_and_two(dir, cfg));
   std::string out;
-  auto l1 = losses_of(dir / "one" / "last.pt");
-  auto l2 = losses_of(dir / "two" / "last.pt");
-  ASSERT_EQ(l1.size(), 2u);
-  ASSERT_EQ(l2.size(), 2u);
-  for (size_t e = 0; e < l1.size(); ++e) {
-    for (const char* k : {"bs_ce", "contrastive", "total"}) {
-      ASSERT_TRUE(l1[e].count(k) && l2[e].count(k)) << k;
-      const double tol = e == 0 ? 1e-4 : 1e-2;  // as in the bcl_rcl test
-      EXPECT_NEAR(l1[e][k], l2[e][k], tol * std::max(1.0, l1[e][k]))
-          << "epoch " << e << " " << k;
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(
+      expect_epoch_losses_match(dir, {"bs_ce", "contrastive", "total"}));
   // Weights and BN buffers as in the bcl_rcl test; the queue's counts and
   // write positions exactly (a queue filled by one rank only holds half the
   // keys). Its keys are embeddings of the last steps: the float rounding of
@@ -303,18 +312,8 @@ TEST(DistributedTrainer, ProcoTwoProcessesMatchOneProcess) {
   ltcl::test::TempDir dir;
   auto cfg = tiny_config(dir, mnist, "proco");
   ASSERT_NO_FATAL_FAILURE(train_one_and_two(dir, cfg));
-  auto l1 = losses_of(dir / "one" / "last.pt");
-  auto l2 = losses_of(dir / "two" / "last.pt");
-  ASSERT_EQ(l1.size(), 2u);
-  ASSERT_EQ(l2.size(), 2u);
-  for (size_t e = 0; e < l1.size(); ++e) {
-    for (const char* k : {"la_ce", "proco", "total"}) {
-      ASSERT_TRUE(l1[e].count(k) && l2[e].count(k)) << k;
-      const double tol = e == 0 ? 1e-4 : 1e-2;  // as in the bcl_rcl test
-      EXPECT_NEAR(l1[e][k], l2[e][k], tol * std::max(1.0, l1[e][k]))
-          << "epoch " << e << " " << k;
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(
+      expect_epoch_losses_match(dir, {"la_ce", "proco", "total"}));
   // After 4 steps the weights differ by float rounding amplified through
   // kappa (seen 2026-12-07: 7e-3 relative in head.fc1, 0.03 in the vMF
   // means, the bcl_rcl test's 5e-3 bound exceeded); after one step they
@@ -354,16 +353,7 @@ TEST(DistributedTrainer, PacoAndGpacoTwoProcessesMatchOneProcess) {
     ltcl::test::TempDir dir;
     auto cfg = tiny_config(dir, mnist, method);
     ASSERT_NO_FATAL_FAILURE(train_one_and_two(dir, cfg));
-    auto l1 = losses_of(dir / "one" / "last.pt");
-    auto l2 = losses_of(dir / "two" / "last.pt");
-    ASSERT_EQ(l1.size(), 2u);
-    ASSERT_EQ(l2.size(), 2u);
-    for (size_t e = 0; e < l1.size(); ++e) {
-      ASSERT_TRUE(l1[e].count("paco") && l2[e].count("paco"));
-      const double tol = e == 0 ? 1e-4 : 1e-2;  // as in the bcl_rcl test
-      EXPECT_NEAR(l1[e]["paco"], l2[e]["paco"], tol * std::max(1.0, l1[e]["paco"]))
-          << method << " epoch " << e;
-    }
+    ASSERT_NO_FATAL_FAILURE(expect_epoch_losses_match(dir, {"paco"}, method));
     // Weights (PaCo's key encoder among them) and BN buffers as in the
     // bcl_rcl test; the queue's labels and write position exactly.
     expect_same_weights(
