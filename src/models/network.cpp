@@ -1,6 +1,5 @@
 #include "ltcl/models/network.h"
 
-#include <ATen/autocast_mode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
@@ -10,6 +9,7 @@
 
 #include "ltcl/models/resnet.h"
 #include "ltcl/models/resnet_cifar.h"
+#include "ltcl/util/autocast.h"
 #include "ltcl/util/error.h"
 
 namespace ltcl::models {
@@ -163,13 +163,14 @@ namespace {
 class AutocastOff {
  public:
   AutocastOff()
-      : cpu_(at::autocast::is_cpu_enabled()), gpu_(at::autocast::is_enabled()) {
-    at::autocast::set_cpu_enabled(false);
-    at::autocast::set_enabled(false);
+      : cpu_(util::autocast_enabled(c10::DeviceType::CPU)),
+        gpu_(util::autocast_enabled(c10::DeviceType::CUDA)) {
+    util::set_autocast_enabled(c10::DeviceType::CPU, false);
+    util::set_autocast_enabled(c10::DeviceType::CUDA, false);
   }
   ~AutocastOff() {
-    at::autocast::set_cpu_enabled(cpu_);
-    at::autocast::set_enabled(gpu_);
+    util::set_autocast_enabled(c10::DeviceType::CPU, cpu_);
+    util::set_autocast_enabled(c10::DeviceType::CUDA, gpu_);
   }
   AutocastOff(const AutocastOff&) = delete;
   AutocastOff& operator=(const AutocastOff&) = delete;

@@ -1,12 +1,12 @@
 #include "ltcl/train/precision.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
 #include <string>
 
 #include "ltcl/models/network.h"
+#include "ltcl/util/autocast.h"
 #include "ltcl/util/error.h"
 
 namespace ltcl::train {
@@ -18,37 +18,26 @@ namespace {
 // on destruction, as torch.autocast's __exit__ does.
 class AutocastScope {
  public:
-  AutocastScope(bool cuda, at::ScalarType dtype) : cuda_(cuda) {
-    if (cuda_) {
-      prev_enabled_ = at::autocast::is_enabled();
-      prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
-      at::autocast::set_autocast_gpu_dtype(dtype);
-      at::autocast::set_enabled(true);
-    } else {
-      prev_enabled_ = at::autocast::is_cpu_enabled();
-      prev_dtype_ = at::autocast::get_autocast_cpu_dtype();
-      at::autocast::set_autocast_cpu_dtype(dtype);
-      at::autocast::set_cpu_enabled(true);
-    }
+  AutocastScope(bool cuda, at::ScalarType dtype)
+      : device_(cuda ? c10::DeviceType::CUDA : c10::DeviceType::CPU) {
+    prev_enabled_ = util::autocast_enabled(device_);
+    prev_dtype_ = util::autocast_dtype(device_);
+    util::set_autocast_dtype(device_, dtype);
+    util::set_autocast_enabled(device_, true);
     at::autocast::increment_nesting();
   }
   ~AutocastScope() {
     if (at::autocast::decrement_nesting() == 0) {
       at::autocast::clear_cache();
     }
-    if (cuda_) {
-      at::autocast::set_enabled(prev_enabled_);
-      at::autocast::set_autocast_gpu_dtype(prev_dtype_);
-    } else {
-      at::autocast::set_cpu_enabled(prev_enabled_);
-      at::autocast::set_autocast_cpu_dtype(prev_dtype_);
-    }
+    util::set_autocast_enabled(device_, prev_enabled_);
+    util::set_autocast_dtype(device_, prev_dtype_);
   }
   AutocastScope(const AutocastScope&) = delete;
   AutocastScope& operator=(const AutocastScope&) = delete;
 
  private:
-  bool cuda_;
+  c10::DeviceType device_;
   bool prev_enabled_ = false;
   at::ScalarType prev_dtype_ = at::kFloat;
 };

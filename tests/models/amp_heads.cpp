@@ -2,11 +2,11 @@
 // classifier and projection head run in float32 (models::Network::forward):
 // the logits and embeddings equal the float32 heads applied to the
 // features, bit for bit, and the caller's autocast state is left as it was.
-#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "ltcl/models/network.h"
+#include "ltcl/util/autocast.h"
 #include "support.h"
 
 namespace {
@@ -27,15 +27,15 @@ ltcl::models::Network small_net(const std::string& classifier) {
 // runs it; autocast is still on when fn returns.
 ltcl::models::NetworkOutput bf16_forward(
     ltcl::models::Network& net, const torch::Tensor& x, bool* still_on) {
-  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-  at::autocast::set_cpu_enabled(true);
+  ltcl::util::set_autocast_dtype(c10::DeviceType::CPU, at::kBFloat16);
+  ltcl::util::set_autocast_enabled(c10::DeviceType::CPU, true);
   at::autocast::increment_nesting();
   auto out = net->forward(x);
-  *still_on = at::autocast::is_cpu_enabled();
+  *still_on = ltcl::util::autocast_enabled(c10::DeviceType::CPU);
   at::autocast::decrement_nesting();
   at::autocast::clear_cache();
-  at::autocast::set_cpu_enabled(false);
-  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  ltcl::util::set_autocast_enabled(c10::DeviceType::CPU, false);
+  ltcl::util::set_autocast_dtype(c10::DeviceType::CPU, at::kBFloat16);
   return out;
 }
 
@@ -46,7 +46,7 @@ TEST(AmpHeads, LinearAndProjectionHeadRunInFloat32UnderBf16Autocast) {
   bool still_on = false;
   const auto out = bf16_forward(net, x, &still_on);
   EXPECT_TRUE(still_on) << "the caller's autocast must stay on";
-  EXPECT_FALSE(at::autocast::is_cpu_enabled());
+  EXPECT_FALSE(ltcl::util::autocast_enabled(c10::DeviceType::CPU));
   ASSERT_EQ(out.features.scalar_type(), at::kFloat);
   ASSERT_EQ(out.logits.scalar_type(), at::kFloat);
   ASSERT_EQ(out.embeddings.scalar_type(), at::kFloat);
@@ -76,7 +76,7 @@ TEST(AmpHeads, CosineClassifierInFloat32AndFloat32PathUnchanged) {
   const auto plain = net->forward(x);
   ASSERT_EQ(plain.logits.scalar_type(), at::kFloat);
   EXPECT_TRUE(torch::equal(plain.logits, net->cosine->forward(plain.features)));
-  EXPECT_FALSE(at::autocast::is_cpu_enabled());
+  EXPECT_FALSE(ltcl::util::autocast_enabled(c10::DeviceType::CPU));
 }
 
 }  // namespace

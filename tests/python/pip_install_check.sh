@@ -34,6 +34,15 @@ else
 fi
 
 "$PY" -m venv --system-site-packages "$WORK/v"
+# PYTHON may itself be a venv's (scripts/build_torch2.sh passes
+# .venv-torch2's, where pip's torch 2.x is): --system-site-packages shows the
+# base interpreter's packages, not that venv's, so a .pth file adds them.
+parent_site=$("$PY" -c 'import sys, sysconfig; print(sysconfig.get_paths()["purelib"] if sys.prefix != sys.base_prefix else "")')
+if [ -n "$parent_site" ]; then
+  child_site=$("$WORK/v/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  echo "$parent_site" > "$child_site/_ltcl_parent_venv.pth"
+  echo "PYTHON is a venv's: its packages ($parent_site) are visible in the check's venv"
+fi
 PIP=("$WORK/v/bin/pip" --disable-pip-version-check)
 # With Debian's setuptools, wheel and numpy visible there is nothing to
 # download; only when one is missing does pip need the registry.

@@ -6,7 +6,6 @@
 // CPU probe agrees with the kernel's /proc/cpuinfo flags.
 #include "ltcl/train/precision.h"
 
-#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -16,6 +15,7 @@
 
 #include "ltcl/models/network.h"
 #include "ltcl/util/error.h"
+#include "ltcl/util/autocast.h"
 #include "scoped_env.h"
 #include "support.h"
 
@@ -60,7 +60,7 @@ TEST(Precision, Bf16ForwardReturnsFloat32CloseToFloat32) {
   auto ref = net->forward(x);
   Precision p("bf16", false, torch::kCPU);
   auto out = p.forward(*net, x);
-  EXPECT_FALSE(at::autocast::is_cpu_enabled());
+  EXPECT_FALSE(ltcl::util::autocast_enabled(c10::DeviceType::CPU));
   for (const auto* t : {&out.features, &out.logits, &out.embeddings}) {
     EXPECT_EQ(t->scalar_type(), torch::kFloat);
   }
