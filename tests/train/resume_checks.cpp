@@ -375,7 +375,7 @@ TEST_F(ResumeChecks, HostileTableValuesGiveNamedErrorsOrValuesInRange) {
           }
         }
       };
-  walk(info, {});
+  walk(info, nlohmann::json::json_pointer());
   int accepted = 0, refused = 0;
   for (int n = 0; n < 2000; ++n) {
     auto j = info;
@@ -409,7 +409,7 @@ TEST_F(ResumeChecks, HostileTableValuesGiveNamedErrorsOrValuesInRange) {
   EXPECT_GT(accepted, 0);
   EXPECT_GT(refused, 1000);
   paths.clear();
-  walk(history, {});
+  walk(history, nlohmann::json::json_pointer());
   for (int n = 0; n < 2000; ++n) {
     auto j = history;
     const auto& at = paths[rng() % paths.size()];

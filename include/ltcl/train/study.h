@@ -2,8 +2,8 @@
 // `ltcl study`: one recipe over several seeds and a grid of config values,
 // resumable, summarised as mean +- std and a 95 % interval per cell.
 //
-//   ltcl study --config configs/cifar10_lt/bcl_rcl.yaml --seeds 0,1,2 \
-//       --grid loss.margin_max=0,0.1 --out runs/studies/margin
+//   ltcl study --config configs/cifar10_lt/bcl_rcl.yaml --seeds 0,1,2
+//       --grid loss.margin_max=0,0.1 --out runs/studies/margin   (one line)
 //
 // Layout: <out>/<cell>/seed<k>/ is an ordinary run folder (config.yaml,
 // last.pt, best.pt, metrics.json, ...); <cell> names the grid values
@@ -12,8 +12,8 @@
 // with last.pt resumes from it (a killed study continues where it was);
 // any other starts afresh. "{seed}" in an override is replaced by the run's
 // seed, so a stage 2 runs over the seeds of a stage-1 study:
-//   ltcl study --config configs/cifar10_lt/crt.yaml --seeds 0,1,2 \
-//       --set 'model.init_from=runs/s1/base/seed{seed}/best.pt'
+//   ltcl study --config configs/cifar10_lt/crt.yaml --seeds 0,1,2
+//       --set 'model.init_from=runs/s1/base/seed{seed}/best.pt'   (one line)
 // (its metrics.json records which stage-1 file each run started from). At
 // the end (and after every run) the tables are rewritten: <out>/study.md,
 // study.csv and study.json.
