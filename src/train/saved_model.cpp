@@ -11,6 +11,7 @@
 #include "ltcl/train/checkpoint.h"
 #include "ltcl/train/data.h"
 #include "ltcl/train/method.h"
+#include "ltcl/train/precision.h"
 #include "ltcl/util/error.h"
 #include "ltcl/util/limits.h"
 #include "ltcl/util/printable.h"
@@ -256,6 +257,12 @@ SavedModel load_saved_model(
           checkpoint);
     }
     net->set_ncm(mean->second, centroids->second);
+  }
+  // In the memory format the run trained and evaluated in (config.yaml
+  // records it resolved): the kernels, hence the rounding, are the
+  // training's, so `ltcl eval` / `predict` give the run's report exactly.
+  if (m.config.train.channels_last == "true") {
+    Precision("none", /*channels_last=*/true, dev).prepare(*net);
   }
   net->eval();
   m.model = net;
