@@ -85,7 +85,7 @@ PrecisionChoice resolve_precision(
     fail("train.amp: must be auto, none, bf16 or fp16, got '{}'", amp);
   }
   if (channels_last == "auto") {
-    p.channels_last = device.is_cpu() && p.amp == "bf16";
+    p.channels_last = device.is_cpu();
   } else if (channels_last == "true" || channels_last == "false") {
     p.channels_last = channels_last == "true";
   } else {

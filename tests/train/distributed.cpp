@@ -82,6 +82,11 @@ fs::path tiny_config(
                       "  warmup_epochs: 0\n"
                       "train:\n"
                       "  select_on: last\n"
+                      // NCHW: oneDNN's channels-last convolutions round a
+                      // half batch differently from the whole one (the
+                      // 2-vs-1 losses drifted 2e-4 relative in one epoch),
+                      // beyond these wiring checks' float32 tolerances.
+                      "  channels_last: false\n"
                       "  threads: 1\n"
                       "  eval_every: 2\n"
                       "  max_steps_per_epoch: 2\n"

@@ -133,12 +133,13 @@ INSTANTIATE_TEST_SUITE_P(
 // train.amp "auto" (opt-in) and channels_last "auto" (the default)
 // resolved by the trainer for the CPU (LTCL_CPU_BF16 stands in for the
 // probe, so both branches run on any machine) and recorded resolved in
-// config.yaml; the default stays float32 whatever the CPU.
+// config.yaml; the default stays float32 whatever the CPU, channels-last
+// on the CPU either way.
 TEST(InMemoryPrecision, AutoIsResolvedAndRecorded) {
   ltcl::test::ScopedEnv env("LTCL_CPU_BF16", "1");
   ltcl::test::TempDir dir;
   auto cfg = tiny_config("ce", dir / "bf16", 1);
-  // The defaults: float32 (none), channels-last following it (auto).
+  // The defaults: float32 (none), channels-last auto (on for a CPU).
   ASSERT_EQ(cfg.train.amp, "none");
   ASSERT_EQ(cfg.train.channels_last, "auto");
   cfg.train.amp = "auto";
@@ -162,12 +163,18 @@ TEST(InMemoryPrecision, AutoIsResolvedAndRecorded) {
     default_cfg.train.amp = "none";
     ltcl::train::Trainer t(default_cfg, data());
     EXPECT_EQ(t.config().train.amp, "none");
-    EXPECT_EQ(t.config().train.channels_last, "false");
+    EXPECT_EQ(t.config().train.channels_last, "true");
   }
   env.set("0");
   {
     ltcl::train::Trainer t(cfg, data());
     EXPECT_EQ(t.config().train.amp, "none");
+    EXPECT_EQ(t.config().train.channels_last, "true");
+  }
+  {
+    auto contiguous = cfg;
+    contiguous.train.channels_last = "false";
+    ltcl::train::Trainer t(contiguous, data());
     EXPECT_EQ(t.config().train.channels_last, "false");
   }
 }

@@ -127,14 +127,15 @@ TEST(ResolvePrecision, AutoByDeviceAndCpuExplicitPassesThrough) {
   const c10::Device cuda(torch::kCUDA, 0);  // a name only: no GPU needed
   const AutoCase cases[] = {
       // auto: bf16 + channels-last only on a CPU with AVX-512 BF16.
+      // channels_last auto: on for a CPU (float32 too), off on CUDA.
       {"auto", "auto", false, true, "bf16", true},
-      {"auto", "auto", false, false, "none", false},
+      {"auto", "auto", false, false, "none", true},
       {"auto", "auto", true, true, "none", false},
       {"auto", "auto", true, false, "none", false},
-      // channels_last auto follows the resolved amp on a CPU.
       {"bf16", "auto", false, false, "bf16", true},
       {"bf16", "auto", true, true, "bf16", false},
-      {"none", "auto", false, true, "none", false},
+      {"none", "auto", false, true, "none", true},
+      {"none", "auto", false, false, "none", true},
       {"fp16", "auto", true, false, "fp16", false},
       // Explicit values win over the CPU.
       {"none", "false", false, true, "none", false},

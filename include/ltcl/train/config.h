@@ -182,7 +182,7 @@ struct RunConfig {
   // it costs CE accuracy, docs/results.md). Resolved by the trainer
   // (resolve_precision in train/precision.h) and recorded resolved.
   std::string amp = "none";
-  // auto (on when the resolved amp is bf16 on a CPU) | true | false
+  // auto (on for a CPU device, off on CUDA) | true | false
   std::string channels_last = "auto";
   int64_t eval_every = 10;  // epochs; the last epoch is always evaluated
   // Which split chooses best.pt: val (default) | test ("test-selected, as

@@ -38,8 +38,8 @@ void add_run_keys(ConfigSchema& s) {
   s.add(make_key<Str>(
       "train.channels_last",
       LTCL_CONFIG_FIELD(Str, train.channels_last),
-      "Channels-last memory format (auto: on when the run's amp is bf16 "
-      "on a CPU).",
+      "Channels-last memory format (auto: on for a CPU device, off on "
+      "CUDA).",
       {},
       {"auto", "true", "false"}));
   s.add(make_key<int64_t>(
