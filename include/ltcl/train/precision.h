@@ -20,7 +20,7 @@
 // "auto" is resolved once per run by resolve_precision. amp auto (opt-in;
 // the default is none): bf16 on a CPU with AVX-512 BF16 (about 2.2x
 // float32's step there with channels-last; BCL+RCL's accuracy kept, CE's
-// about a point lower: docs/results.md), none elsewhere (CUDA included: not
+// 0.85 points lower over six paired seeds, five lower: docs/results.md), none elsewhere (CUDA included: not
 // yet measured there). channels_last auto (the default): on for a CPU
 // device, in float32 and bf16 alike (1.2-1.4x float32's step, accuracy
 // unchanged at equal seeds: docs/results.md), off on CUDA (not measured
