@@ -156,6 +156,32 @@ std::vector<std::map<std::string, double>> losses_of(const fs::path& ckpt) {
   return out;
 }
 
+// The per-epoch loss means of dir/one and dir/two (2 epochs each) agree for
+// `keys`. Epoch 1 (steps 1-2, one update in) agrees to 1e-4; float rounding
+// (SyncBN reduces in float64, BatchNorm in float32; other summation orders,
+// other kernels for the half batch) then grows through the updates (RCL's
+// feature scale is large): 4e-4 relative seen in epoch 2 on the first dev
+// box, 2.8e-3 on the 2026-12-01 one (the same numbers before and after the
+// method-room refactor). Without SyncBN the epoch-2 losses differ by 6e-2
+// (contrastive) and 2e-1 (LA-CE); a missing gather or a wrong gradient
+// scale by 1e-2 or more.
+void expect_epoch_losses_match(const ltcl::test::TempDir& dir,
+                               std::initializer_list<const char*> keys,
+                               const std::string& what = "") {
+  auto l1 = losses_of(dir / "one" / "last.pt");
+  auto l2 = losses_of(dir / "two" / "last.pt");
+  ASSERT_EQ(l1.size(), 2u);
+  ASSERT_EQ(l2.size(), 2u);
+  for (size_t e = 0; e < l1.size(); ++e) {
+    for (const char* k : keys) {
+      ASSERT_TRUE(l1[e].count(k) && l2[e].count(k)) << what << " " << k;
+      const double tol = e == 0 ? 1e-4 : 1e-2;
+      EXPECT_NEAR(l1[e][k], l2[e][k], tol * std::max(1.0, l1[e][k]))
+          << what << " epoch " << e << " " << k;
+    }
+  }
+}
+
 TEST(DistributedTrainer, TwoProcessesMatchOneProcessWithTheWholeBatch) {
   fs::path mnist = ltcl::test::shared_dataset("mnist");
   if (mnist.empty()) {
@@ -165,26 +191,8 @@ TEST(DistributedTrainer, TwoProcessesMatchOneProcessWithTheWholeBatch) {
   auto cfg = tiny_config(dir, mnist);
   ASSERT_NO_FATAL_FAILURE(train_one_and_two(dir, cfg));
 
-  auto l1 = losses_of(dir / "one" / "last.pt");
-  auto l2 = losses_of(dir / "two" / "last.pt");
-  ASSERT_EQ(l1.size(), 2u);
-  ASSERT_EQ(l2.size(), 2u);
-  for (size_t e = 0; e < l1.size(); ++e) {
-    for (const char* k : {"la_ce", "contrastive", "total"}) {
-      ASSERT_TRUE(l1[e].count(k) && l2[e].count(k)) << k;
-      // Epoch 1 (steps 1-2, one update in) agrees to 1e-4; float rounding
-      // (SyncBN reduces in float64, BatchNorm in float32; other summation
-      // orders, other kernels for the half batch) then grows through the
-      // updates (RCL's feature scale is large): 4e-4 relative seen in
-      // epoch 2 on the first dev box, 2.8e-3 on the 2026-12-01 one (the
-      // same numbers before and after the method-room refactor). Without
-      // SyncBN the epoch-2 losses differ by 6e-2 (contrastive) and 2e-1
-      // (LA-CE); a missing gather or a wrong gradient scale by 1e-2 or more.
-      const double tol = e == 0 ? 1e-4 : 1e-2;
-      EXPECT_NEAR(l1[e][k], l2[e][k], tol * std::max(1.0, l1[e][k]))
-          << "epoch " << e << " " << k;
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(
+      expect_epoch_losses_match(dir, {"la_ce", "contrastive", "total"}));
   // After 4 SGD steps at lr 0.05 the largest difference seen was 1.3e-3 of
   // a tensor's scale on the first dev box; on the 2026-12-01 box 5.3e-3
   // (parameters) and 3.2e-2 (BN running variances), float rounding grown
@@ -218,25 +226,6 @@ TEST(DistributedTrainer, ClassificationMethodsSyncBatchNormByDefault) {
   }
   expect_same_weights(
       dir / "one" / "last.pt", dir / "two" / "last.pt", 2e-2, 1e-1);
-}
-
-// The per-epoch loss means of dir/one and dir/two (2 epochs each) agree for
-// `keys` within the bcl_rcl test's tolerances (1e-4 in epoch 1, 1e-2 in 2).
-void expect_epoch_losses_match(const ltcl::test::TempDir& dir,
-                               std::initializer_list<const char*> keys,
-                               const std::string& what = "") {
-  auto l1 = losses_of(dir / "one" / "last.pt");
-  auto l2 = losses_of(dir / "two" / "last.pt");
-  ASSERT_EQ(l1.size(), 2u);
-  ASSERT_EQ(l2.size(), 2u);
-  for (size_t e = 0; e < l1.size(); ++e) {
-    for (const char* k : keys) {
-      ASSERT_TRUE(l1[e].count(k) && l2[e].count(k)) << what << " " << k;
-      const double tol = e == 0 ? 1e-4 : 1e-2;
-      EXPECT_NEAR(l1[e][k], l2[e][k], tol * std::max(1.0, l1[e][k]))
-          << what << " epoch " << e << " " << k;
-    }
-  }
 }
 
 TEST(DistributedTrainer, ResComTwoProcessesMatchOneProcessQueueIncluded) {
